@@ -1,0 +1,20 @@
+//! In-browser T5 summarization: a pure Rust core (text, model, generation) and a thin
+//! wasm-bindgen shell for the browser.
+//!
+//! - [`text`]: normalization, sentence-aware chunking, merging.
+//! - [`model`]: T5 configuration, weights and forward pass.
+//! - [`generation`]: generation settings, logits processors, search.
+//! - [`pipeline`]: the summarizer tying them together.
+//! - `wasm` (wasm32 only): the JS API used by the Web Worker.
+
+pub mod error;
+pub mod generation;
+pub mod model;
+pub mod pipeline;
+pub mod text;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use error::{Error, Result};
+pub use pipeline::{Event, ModelFiles, SummarizeOptions, Summarizer, Summary};

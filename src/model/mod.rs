@@ -1,0 +1,9 @@
+//! The T5 model: configuration, weights and the encoder-decoder forward pass.
+
+pub mod config;
+pub mod t5;
+pub mod weights;
+
+pub use config::{Activation, SummarizationParams, T5Config};
+pub use t5::{DecoderCache, T5};
+pub use weights::Weights;

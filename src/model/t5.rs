@@ -1,0 +1,506 @@
+//! Our own T5 encoder-decoder, written against the Hugging Face transformers reference.
+//!
+//! Differences from candle-transformers 0.11.1's `models::t5`, each matching transformers:
+//! - the decoder's relative-position buckets are unidirectional (all buckets, `max_exact = n/2`);
+//! - large distances are clamped to the last bucket;
+//! - cross-attention keys and values are computed once per input, not at every step;
+//! - with tied embeddings the decoder output is scaled by `d_model^-0.5` before the LM head.
+//!
+//! Tensors carry a batch dimension throughout so beam search can run hypotheses side by side.
+
+use candle_core::quantized::QMatMul;
+use candle_core::{Device, Module, Tensor};
+
+use super::config::{Activation, T5Config};
+use super::weights::Weights;
+use crate::error::Result;
+
+/// T5's layer norm: RMS normalization with a learned scale and no bias or mean.
+struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    fn load(w: &Weights, name: &str, cfg: &T5Config) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: w.tensor(&format!("{name}.weight"), &[cfg.d_model])?,
+            eps: cfg.layer_norm_epsilon as f32,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::rms_norm(xs, &self.weight, self.eps)?)
+    }
+}
+
+/// Maps a signed distance `key - query` to a bucket, exactly as transformers'
+/// `T5Attention._relative_position_bucket` does (f32 logarithm, truncation, clamp).
+pub fn relative_position_bucket(
+    relative_position: i64,
+    bidirectional: bool,
+    num_buckets: usize,
+    max_distance: usize,
+) -> u32 {
+    let mut num_buckets = num_buckets as i64;
+    let mut bucket = 0i64;
+    let distance = if bidirectional {
+        num_buckets /= 2;
+        if relative_position > 0 {
+            bucket += num_buckets;
+        }
+        relative_position.abs()
+    } else {
+        (-relative_position).max(0)
+    };
+    let max_exact = num_buckets / 2;
+    if distance < max_exact {
+        return (bucket + distance) as u32;
+    }
+    let log_ratio = (distance as f32 / max_exact as f32).ln();
+    let log_range = ((max_distance as f64) / (max_exact as f64)).ln() as f32;
+    let large = max_exact + (log_ratio / log_range * (num_buckets - max_exact) as f32) as i64;
+    (bucket + large.min(num_buckets - 1)) as u32
+}
+
+struct Attention {
+    q: QMatMul,
+    k: QMatMul,
+    v: QMatMul,
+    o: QMatMul,
+    num_heads: usize,
+    d_kv: usize,
+    /// `[num_buckets, num_heads]`, only in the first block of each stack.
+    relative_bias: Option<Tensor>,
+}
+
+impl Attention {
+    fn load(w: &Weights, name: &str, with_bias: bool, cfg: &T5Config) -> Result<Self> {
+        let (d, inner) = (cfg.d_model, cfg.inner_dim());
+        let relative_bias = if with_bias {
+            Some(w.tensor(
+                &format!("{name}.relative_attention_bias.weight"),
+                &[cfg.relative_attention_num_buckets, cfg.num_heads],
+            )?)
+        } else {
+            None
+        };
+        Ok(Attention {
+            q: w.linear(&format!("{name}.q"), inner, d)?,
+            k: w.linear(&format!("{name}.k"), inner, d)?,
+            v: w.linear(&format!("{name}.v"), inner, d)?,
+            o: w.linear(&format!("{name}.o"), d, inner)?,
+            num_heads: cfg.num_heads,
+            d_kv: cfg.d_kv,
+            relative_bias,
+        })
+    }
+
+    /// Projects `[b, s, d]` to heads `[b, h, s, d_kv]`.
+    fn heads(&self, xs: &Tensor, proj: &QMatMul) -> Result<Tensor> {
+        let (b, s, _) = xs.dims3()?;
+        Ok(proj
+            .forward(xs)?
+            .reshape((b, s, self.num_heads, self.d_kv))?
+            .transpose(1, 2)?
+            .contiguous()?)
+    }
+
+    /// Scaled-free dot-product attention (T5 folds the scale into its weights), then `o`.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let (b, h, sq, dk) = q.dims4()?;
+        let mut scores = q.matmul(&k.t()?)?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let ctx = probs.matmul(v)?.transpose(1, 2)?.reshape((b, sq, h * dk))?;
+        Ok(self.o.forward(&ctx)?)
+    }
+}
+
+/// Position bias `[1, h, q_len, k_len]` for queries at `q_start..q_start + q_len`; with `causal`,
+/// keys after each query are masked out.
+fn position_bias(
+    table: &Tensor,
+    cfg: &T5Config,
+    q_start: usize,
+    q_len: usize,
+    k_len: usize,
+    bidirectional: bool,
+    causal: bool,
+) -> Result<Tensor> {
+    let mut buckets = Vec::with_capacity(q_len * k_len);
+    for i in 0..q_len {
+        let query = (q_start + i) as i64;
+        for key in 0..k_len as i64 {
+            buckets.push(relative_position_bucket(
+                key - query,
+                bidirectional,
+                cfg.relative_attention_num_buckets,
+                cfg.relative_attention_max_distance,
+            ));
+        }
+    }
+    let ids = Tensor::from_vec(buckets, q_len * k_len, table.device())?;
+    let bias = table
+        .index_select(&ids, 0)?
+        .reshape((q_len, k_len, cfg.num_heads))?
+        .permute((2, 0, 1))?;
+    let bias = if causal && q_len > 1 {
+        let mask: Vec<f32> = (0..q_len)
+            .flat_map(|i| {
+                (0..k_len).map(move |j| {
+                    if j > q_start + i {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (1, q_len, k_len), table.device())?;
+        bias.broadcast_add(&mask)?
+    } else {
+        bias
+    };
+    Ok(bias.unsqueeze(0)?.contiguous()?)
+}
+
+enum FeedForward {
+    Plain {
+        wi: QMatMul,
+        wo: QMatMul,
+    },
+    Gated {
+        wi_0: QMatMul,
+        wi_1: QMatMul,
+        wo: QMatMul,
+    },
+}
+
+impl FeedForward {
+    fn load(w: &Weights, name: &str, cfg: &T5Config) -> Result<Self> {
+        let (d, ff) = (cfg.d_model, cfg.d_ff);
+        let wo = w.linear(&format!("{name}.wo"), d, ff)?;
+        Ok(if cfg.gated {
+            FeedForward::Gated {
+                wi_0: w.linear(&format!("{name}.wi_0"), ff, d)?,
+                wi_1: w.linear(&format!("{name}.wi_1"), ff, d)?,
+                wo,
+            }
+        } else {
+            FeedForward::Plain {
+                wi: w.linear(&format!("{name}.wi"), ff, d)?,
+                wo,
+            }
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, act: Activation) -> Result<Tensor> {
+        let activate = |t: Tensor| -> candle_core::Result<Tensor> {
+            match act {
+                Activation::Relu => t.relu(),
+                Activation::GeluNew => t.gelu(),
+                Activation::Gelu => t.gelu_erf(),
+                Activation::Silu => t.silu(),
+            }
+        };
+        Ok(match self {
+            FeedForward::Plain { wi, wo } => wo.forward(&activate(wi.forward(xs)?)?)?,
+            FeedForward::Gated { wi_0, wi_1, wo } => {
+                let gate = activate(wi_0.forward(xs)?)?;
+                wo.forward(&(gate * wi_1.forward(xs)?)?)?
+            }
+        })
+    }
+}
+
+struct Block {
+    self_norm: RmsNorm,
+    self_attn: Attention,
+    /// Decoder only: layer norm and attention over the encoder output.
+    cross: Option<(RmsNorm, Attention)>,
+    ff_norm: RmsNorm,
+    ff: FeedForward,
+}
+
+impl Block {
+    fn load(w: &Weights, stack: &str, i: usize, decoder: bool, cfg: &T5Config) -> Result<Self> {
+        let p = format!("{stack}.block.{i}.layer");
+        let cross = if decoder {
+            Some((
+                RmsNorm::load(w, &format!("{p}.1.layer_norm"), cfg)?,
+                Attention::load(w, &format!("{p}.1.EncDecAttention"), false, cfg)?,
+            ))
+        } else {
+            None
+        };
+        let ff_layer = if decoder { 2 } else { 1 };
+        Ok(Block {
+            self_norm: RmsNorm::load(w, &format!("{p}.0.layer_norm"), cfg)?,
+            self_attn: Attention::load(w, &format!("{p}.0.SelfAttention"), i == 0, cfg)?,
+            cross,
+            ff_norm: RmsNorm::load(w, &format!("{p}.{ff_layer}.layer_norm"), cfg)?,
+            ff: FeedForward::load(w, &format!("{p}.{ff_layer}.DenseReluDense"), cfg)?,
+        })
+    }
+}
+
+struct Stack {
+    blocks: Vec<Block>,
+    final_norm: RmsNorm,
+}
+
+impl Stack {
+    fn load(w: &Weights, name: &str, layers: usize, decoder: bool, cfg: &T5Config) -> Result<Self> {
+        let blocks = (0..layers)
+            .map(|i| Block::load(w, name, i, decoder, cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Stack {
+            blocks,
+            final_norm: RmsNorm::load(w, &format!("{name}.final_layer_norm"), cfg)?,
+        })
+    }
+
+    fn bias_table(&self) -> &Tensor {
+        // Block 0 always loads with a bias table (see `Block::load`).
+        self.blocks[0]
+            .self_attn
+            .relative_bias
+            .as_ref()
+            .expect("block 0 has a relative attention bias")
+    }
+}
+
+/// Keys and values kept between decoder steps.
+pub struct DecoderCache {
+    /// Per decoder block: self-attention K and V `[b, h, steps, d_kv]`.
+    self_kv: Vec<Option<(Tensor, Tensor)>>,
+    /// Per decoder block: cross-attention K and V over the encoder output, computed once.
+    cross_kv: Vec<(Tensor, Tensor)>,
+    /// Decoder positions already consumed.
+    len: usize,
+}
+
+impl DecoderCache {
+    /// Decoder positions consumed so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no decoder step has run yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps the hypotheses at `indices` (in that order, repeats allowed), for beam search.
+    pub fn reorder(&mut self, indices: &[u32]) -> Result<()> {
+        let Some((first, _)) = self.cross_kv.first() else {
+            return Ok(());
+        };
+        let idx = Tensor::new(indices, first.device())?;
+        for kv in self.self_kv.iter_mut().flatten() {
+            *kv = (kv.0.index_select(&idx, 0)?, kv.1.index_select(&idx, 0)?);
+        }
+        if first.dim(0)? != indices.len() {
+            for kv in self.cross_kv.iter_mut() {
+                *kv = (kv.0.index_select(&idx, 0)?, kv.1.index_select(&idx, 0)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A loaded T5 encoder-decoder with its LM head.
+pub struct T5 {
+    cfg: T5Config,
+    shared: Tensor,
+    encoder: Stack,
+    decoder: Stack,
+    lm_head: QMatMul,
+    /// `d_model^-0.5` for original t5 checkpoints.
+    output_scale: Option<f64>,
+    device: Device,
+}
+
+impl T5 {
+    /// Builds the model from checkpoint weights named as in Hugging Face T5 checkpoints.
+    pub fn load(weights: &Weights, cfg: &T5Config, device: &Device) -> Result<Self> {
+        let embedding = [
+            "shared.weight",
+            "encoder.embed_tokens.weight",
+            "decoder.embed_tokens.weight",
+        ]
+        .into_iter()
+        .find(|name| weights.contains(name))
+        .unwrap_or("shared.weight");
+        let shared = weights.tensor(embedding, &[cfg.vocab_size, cfg.d_model])?;
+        let encoder = Stack::load(weights, "encoder", cfg.num_layers, false, cfg)?;
+        let decoder = Stack::load(weights, "decoder", cfg.num_decoder_layers, true, cfg)?;
+        // As transformers does: a checkpoint without its own LM head ties it to the embedding.
+        let lm_head = if weights.contains("lm_head.weight") {
+            weights.linear("lm_head", cfg.vocab_size, cfg.d_model)?
+        } else {
+            QMatMul::Tensor(shared.clone())
+        };
+        let output_scale = cfg
+            .scale_decoder_outputs
+            .then(|| (cfg.d_model as f64).powf(-0.5));
+        Ok(T5 {
+            cfg: cfg.clone(),
+            shared,
+            encoder,
+            decoder,
+            lm_head,
+            output_scale,
+            device: device.clone(),
+        })
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &T5Config {
+        &self.cfg
+    }
+
+    /// The device tensors live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, s) = ids.dims2()?;
+        Ok(self
+            .shared
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, s, self.cfg.d_model))?)
+    }
+
+    /// Runs the encoder on `input_ids` `[b, s]` (no padding), returning `[b, s, d_model]`.
+    pub fn encode(&self, input_ids: &Tensor) -> Result<Tensor> {
+        let s = input_ids.dim(1)?;
+        let mut xs = self.embed(input_ids)?;
+        let bias = position_bias(self.encoder.bias_table(), &self.cfg, 0, s, s, true, false)?;
+        for block in &self.encoder.blocks {
+            let h = block.self_norm.forward(&xs)?;
+            let attn = &block.self_attn;
+            let (q, k, v) = (
+                attn.heads(&h, &attn.q)?,
+                attn.heads(&h, &attn.k)?,
+                attn.heads(&h, &attn.v)?,
+            );
+            xs = (xs + attn.attend(&q, &k, &v, Some(&bias))?)?;
+            let h = block.ff_norm.forward(&xs)?;
+            xs = (&xs + block.ff.forward(&h, self.cfg.activation)?)?;
+        }
+        self.encoder.final_norm.forward(&xs)
+    }
+
+    /// Prepares decoding against `encoder_output` `[1 or b, s, d]`, repeated to `batch` hypotheses.
+    pub fn start_decoder(&self, encoder_output: &Tensor, batch: usize) -> Result<DecoderCache> {
+        let enc = if encoder_output.dim(0)? == batch {
+            encoder_output.clone()
+        } else {
+            encoder_output.repeat((batch, 1, 1))?
+        };
+        let cross_kv = self
+            .decoder
+            .blocks
+            .iter()
+            .map(|b| {
+                let (_, attn) = b
+                    .cross
+                    .as_ref()
+                    .expect("decoder blocks have cross attention");
+                Ok((attn.heads(&enc, &attn.k)?, attn.heads(&enc, &attn.v)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderCache {
+            self_kv: vec![None; self.decoder.blocks.len()],
+            cross_kv,
+            len: 0,
+        })
+    }
+
+    /// Feeds decoder tokens `[b, t]` after the cached ones and returns logits `[b, t, vocab]`.
+    /// With an empty cache and all tokens at once this is the teacher-forced (no cache) pass.
+    pub fn decode(&self, cache: &mut DecoderCache, tokens: &Tensor) -> Result<Tensor> {
+        let t = tokens.dim(1)?;
+        let start = cache.len;
+        let mut xs = self.embed(tokens)?;
+        let bias = position_bias(
+            self.decoder.bias_table(),
+            &self.cfg,
+            start,
+            t,
+            start + t,
+            false,
+            true,
+        )?;
+        for (i, block) in self.decoder.blocks.iter().enumerate() {
+            let h = block.self_norm.forward(&xs)?;
+            let attn = &block.self_attn;
+            let q = attn.heads(&h, &attn.q)?;
+            let (mut k, mut v) = (attn.heads(&h, &attn.k)?, attn.heads(&h, &attn.v)?);
+            if let Some((pk, pv)) = &cache.self_kv[i] {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            xs = (xs + attn.attend(&q, &k, &v, Some(&bias))?)?;
+            cache.self_kv[i] = Some((k, v));
+
+            let (norm, cross) = block
+                .cross
+                .as_ref()
+                .expect("decoder blocks have cross attention");
+            let h = norm.forward(&xs)?;
+            let q = cross.heads(&h, &cross.q)?;
+            let (ck, cv) = &cache.cross_kv[i];
+            xs = (&xs + cross.attend(&q, ck, cv, None)?)?;
+
+            let h = block.ff_norm.forward(&xs)?;
+            xs = (&xs + block.ff.forward(&h, self.cfg.activation)?)?;
+        }
+        cache.len += t;
+        let mut xs = self.decoder.final_norm.forward(&xs)?;
+        if let Some(scale) = self.output_scale {
+            xs = (xs * scale)?;
+        }
+        Ok(self.lm_head.forward(&xs)?)
+    }
+
+    /// Logits of the last position of `decode`, one row per hypothesis.
+    pub fn step(&self, cache: &mut DecoderCache, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        let ids = Tensor::from_slice(tokens, (tokens.len(), 1), &self.device)?;
+        let logits = self.decode(cache, &ids)?;
+        Ok(logits
+            .squeeze(1)?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec2()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_position_bucket as bucket;
+
+    #[test]
+    fn encoder_buckets_are_bidirectional() {
+        // 32 buckets, max distance 128: 16 per direction, exact up to 8.
+        assert_eq!(bucket(0, true, 32, 128), 0);
+        assert_eq!(bucket(-3, true, 32, 128), 3);
+        assert_eq!(bucket(3, true, 32, 128), 19);
+        assert_eq!(bucket(-1000, true, 32, 128), 15);
+        assert_eq!(bucket(1000, true, 32, 128), 31);
+    }
+
+    #[test]
+    fn decoder_buckets_are_unidirectional_with_clamp() {
+        // 32 buckets for the past only, exact up to 16; future keys share bucket 0.
+        assert_eq!(bucket(5, false, 32, 128), 0);
+        assert_eq!(bucket(-9, false, 32, 128), 9);
+        assert_eq!(bucket(-15, false, 32, 128), 15);
+        assert!(bucket(-16, false, 32, 128) >= 16);
+        assert_eq!(bucket(-5000, false, 32, 128), 31);
+    }
+}

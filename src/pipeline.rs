@@ -1,0 +1,339 @@
+//! The summarizer: model files in, summary out.
+//!
+//! normalize → plan chunks within the token budget (task prefix and end token included) →
+//! generate per chunk → decode with special tokens skipped → merge, and when the merged summary
+//! is itself longer than one chunk, summarize it again (bounded passes).
+
+use std::ops::Range;
+
+use candle_core::{Device, Tensor};
+use tokenizers::Tokenizer;
+
+use crate::error::{Error, Result};
+use crate::generation::{greedy, Flow, GenerationConfig, StepDecoder};
+use crate::model::{DecoderCache, T5Config, Weights, T5};
+use crate::text::{merge_summaries, normalize, plan_chunks, ChunkPlan, TokenSpans};
+
+/// Default input token budget per chunk (t5-small's training length).
+pub const DEFAULT_MAX_INPUT_TOKENS: usize = 512;
+/// Prefix used when config.json names none.
+pub const DEFAULT_PREFIX: &str = "summarize: ";
+
+/// The three files a model is made of, as bytes.
+pub struct ModelFiles<'a> {
+    /// `config.json`.
+    pub config: &'a [u8],
+    /// `tokenizer.json`.
+    pub tokenizer: &'a [u8],
+    /// Weights file contents.
+    pub weights: &'a [u8],
+    /// Weights file name, used in messages (`model.safetensors`).
+    pub weights_name: &'a str,
+}
+
+/// Per-call settings; `None` fields take the model's defaults.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct SummarizeOptions {
+    /// Input tokens per chunk, task prefix and end token included (default 512).
+    pub max_input_tokens: Option<usize>,
+    /// Task prefix (default: config.json's summarization prefix, else `"summarize: "`).
+    pub prefix: Option<String>,
+    /// Most new tokens per chunk summary.
+    pub max_new_tokens: Option<usize>,
+    /// Fewest new tokens per chunk summary.
+    pub min_new_tokens: Option<usize>,
+    /// Summarize the merged summary again while it exceeds one chunk (default true).
+    pub refine: Option<bool>,
+}
+
+/// Progress reported while summarizing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<'a> {
+    /// Pass `pass` (0-based) was planned into `chunks` chunks.
+    Planned { pass: usize, chunks: usize },
+    /// Chunk `index` of `total` in pass `pass` starts generating.
+    ChunkStarted {
+        pass: usize,
+        index: usize,
+        total: usize,
+    },
+    /// A token was generated for the current chunk.
+    Token {
+        pass: usize,
+        index: usize,
+        token: u32,
+    },
+    /// Chunk `index` is summarized as `summary`.
+    ChunkDone {
+        pass: usize,
+        index: usize,
+        total: usize,
+        summary: &'a str,
+    },
+}
+
+/// The summary of one chunk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkSummary {
+    /// Encoder input ids (prefix, text and end token).
+    pub input_ids: Vec<u32>,
+    /// Generated ids, without the decoder start token.
+    pub output_ids: Vec<u32>,
+    /// Decoded summary of this chunk.
+    pub text: String,
+}
+
+/// A finished summary with what produced it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// The final summary.
+    pub text: String,
+    /// Chunk summaries of each pass; the last pass produced `text`.
+    pub passes: Vec<Vec<ChunkSummary>>,
+}
+
+/// A `tokenizers` tokenizer seen through the chunker's [`TokenSpans`].
+struct Spans<'a>(&'a Tokenizer);
+
+impl TokenSpans for Spans<'_> {
+    fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>> {
+        let enc = self
+            .0
+            .encode(text, false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(enc.get_offsets().iter().map(|&(s, e)| s..e).collect())
+    }
+}
+
+/// Runs one T5 decoding over a fixed encoder output.
+struct T5Steps<'a> {
+    model: &'a T5,
+    cache: DecoderCache,
+}
+
+impl StepDecoder for T5Steps<'_> {
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+        self.model.step(&mut self.cache, tokens)
+    }
+}
+
+/// A loaded model and tokenizer, ready to summarize.
+pub struct Summarizer {
+    model: T5,
+    tokenizer: Tokenizer,
+    /// Ids the tokenizer adds around any input (T5: the end token).
+    added_tokens: usize,
+}
+
+impl Summarizer {
+    /// Loads config, tokenizer and weights, checking that they fit together.
+    pub fn load(files: &ModelFiles<'_>) -> Result<Self> {
+        let config = T5Config::from_json(files.config)?;
+        let tokenizer = Tokenizer::from_bytes(files.tokenizer).map_err(|e| {
+            Error::model_file("tokenizer.json", format!("not a valid tokenizer ({e})"))
+        })?;
+        let vocab = tokenizer.get_vocab_size(true);
+        if vocab > config.vocab_size {
+            return Err(Error::model_file(
+                "tokenizer.json",
+                format!(
+                    "the tokenizer has {vocab} tokens but the model only {} (they do not belong together)",
+                    config.vocab_size
+                ),
+            ));
+        }
+        let device = Device::Cpu;
+        let weights = Weights::from_safetensors(files.weights_name, files.weights, &device)?;
+        let model = T5::load(&weights, &config, &device)?;
+        let added_tokens = tokenizer
+            .encode("", true)
+            .map_err(|e| Error::model_file("tokenizer.json", e))?
+            .len();
+        Ok(Summarizer {
+            model,
+            tokenizer,
+            added_tokens,
+        })
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &T5Config {
+        self.model.config()
+    }
+
+    /// The task prefix `options` resolve to.
+    pub fn prefix(&self, options: &SummarizeOptions) -> String {
+        options.prefix.clone().unwrap_or_else(|| {
+            self.config()
+                .summarization
+                .as_ref()
+                .and_then(|s| s.prefix.clone())
+                .unwrap_or_else(|| DEFAULT_PREFIX.to_string())
+        })
+    }
+
+    /// Generation settings `options` resolve to.
+    pub fn generation_config(&self, options: &SummarizeOptions) -> Result<GenerationConfig> {
+        let mut cfg = GenerationConfig::summarization_defaults(self.config());
+        if let Some(n) = options.max_new_tokens {
+            cfg.max_new_tokens = n;
+        }
+        if let Some(n) = options.min_new_tokens {
+            cfg.min_new_tokens = n;
+        }
+        if cfg.max_new_tokens == 0 {
+            return Err(Error::InvalidOption(
+                "maxNewTokens must be at least 1".into(),
+            ));
+        }
+        cfg.min_new_tokens = cfg.min_new_tokens.min(cfg.max_new_tokens);
+        Ok(cfg)
+    }
+
+    fn max_input_tokens(&self, options: &SummarizeOptions) -> Result<usize> {
+        let n = options.max_input_tokens.unwrap_or(DEFAULT_MAX_INPUT_TOKENS);
+        if n < 2 {
+            return Err(Error::InvalidOption(
+                "maxInputTokens must be at least 2".into(),
+            ));
+        }
+        Ok(n)
+    }
+
+    /// Token count of `text` without special tokens.
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(Spans(&self.tokenizer).token_spans(text)?.len())
+    }
+
+    /// Splits normalized `text` into chunks for `options`.
+    pub fn plan(&self, text: &str, options: &SummarizeOptions) -> Result<ChunkPlan> {
+        let budget = self.max_input_tokens(options)?;
+        let overhead = self.count_tokens(&self.prefix(options))? + self.added_tokens;
+        if overhead >= budget {
+            return Err(Error::InvalidOption(format!(
+                "maxInputTokens {budget} leaves no room for text: the prefix and end token take {overhead}"
+            )));
+        }
+        plan_chunks(text, &Spans(&self.tokenizer), budget - overhead)
+    }
+
+    /// Encoder ids for one chunk: the tokenizer's encoding of prefix + text, truncated to the
+    /// budget with the final special token kept (as transformers' `truncation=True` does).
+    pub fn encode_chunk(&self, prefix: &str, chunk: &str, budget: usize) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(format!("{prefix}{chunk}"), true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut ids = enc.get_ids().to_vec();
+        if ids.len() > budget {
+            let tail: Vec<u32> = ids[ids.len() - self.added_tokens..].to_vec();
+            ids.truncate(budget - self.added_tokens);
+            ids.extend(tail);
+        }
+        Ok(ids)
+    }
+
+    /// Generates from encoder ids as given (no prefix, no chunking).
+    pub fn generate(
+        &self,
+        input_ids: &[u32],
+        cfg: &GenerationConfig,
+        on_token: &mut dyn FnMut(u32) -> Flow,
+    ) -> Result<Vec<u32>> {
+        if input_ids.is_empty() {
+            return Err(Error::InvalidOption("input ids are empty".into()));
+        }
+        let vocab = self.config().vocab_size as u32;
+        if let Some(bad) = input_ids.iter().find(|&&id| id >= vocab) {
+            return Err(Error::InvalidOption(format!(
+                "input id {bad} is outside the vocabulary (size {vocab})"
+            )));
+        }
+        let ids = Tensor::from_slice(input_ids, (1, input_ids.len()), self.model.device())?;
+        let encoded = self.model.encode(&ids)?;
+        let mut steps = T5Steps {
+            model: &self.model,
+            cache: self.model.start_decoder(&encoded, 1)?,
+        };
+        greedy(&mut steps, cfg, on_token)
+    }
+
+    /// Decodes ids to text with special tokens skipped.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// Summarizes `text`, reporting progress to `on_event`; returning [`Flow::Stop`] cancels.
+    pub fn summarize(
+        &self,
+        text: &str,
+        options: &SummarizeOptions,
+        on_event: &mut dyn FnMut(Event<'_>) -> Flow,
+    ) -> Result<Summary> {
+        let mut current = normalize(text);
+        if current.is_empty() {
+            return Err(Error::EmptyInput);
+        }
+        let prefix = self.prefix(options);
+        let gen = self.generation_config(options)?;
+        let budget = self.max_input_tokens(options)?;
+        let max_passes = if options.refine.unwrap_or(true) { 2 } else { 1 };
+        let mut passes = Vec::new();
+        loop {
+            let pass = passes.len();
+            let plan = self.plan(&current, options)?;
+            let total = plan.chunks.len();
+            if on_event(Event::Planned {
+                pass,
+                chunks: total,
+            }) == Flow::Stop
+            {
+                return Err(Error::Cancelled);
+            }
+            let mut results = Vec::with_capacity(total);
+            for (index, chunk) in plan.texts(&current).enumerate() {
+                if on_event(Event::ChunkStarted { pass, index, total }) == Flow::Stop {
+                    return Err(Error::Cancelled);
+                }
+                let input_ids = self.encode_chunk(&prefix, chunk, budget)?;
+                let output_ids = self.generate(&input_ids, &gen, &mut |token| {
+                    on_event(Event::Token { pass, index, token })
+                })?;
+                let text = self.decode(&output_ids)?;
+                if on_event(Event::ChunkDone {
+                    pass,
+                    index,
+                    total,
+                    summary: &text,
+                }) == Flow::Stop
+                {
+                    return Err(Error::Cancelled);
+                }
+                results.push(ChunkSummary {
+                    input_ids,
+                    output_ids,
+                    text,
+                });
+            }
+            let merged =
+                merge_summaries(&results.iter().map(|c| c.text.as_str()).collect::<Vec<_>>());
+            passes.push(results);
+            let again = passes.len() < max_passes
+                && total > 1
+                && !merged.is_empty()
+                && self.count_tokens(&merged)? > plan.text_budget;
+            if !again {
+                return Ok(Summary {
+                    text: merged,
+                    passes,
+                });
+            }
+            current = merged;
+        }
+    }
+}
