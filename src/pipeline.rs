@@ -12,7 +12,7 @@ use tokenizers::Tokenizer;
 use crate::error::{Error, Result};
 use crate::generation::{greedy, Flow, GenerationConfig, StepDecoder};
 use crate::model::{DecoderCache, T5Config, Weights, T5};
-use crate::text::{merge_summaries, normalize, plan_chunks, ChunkPlan, TokenSpans};
+use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
 
 /// Default input token budget per chunk (t5-small's training length).
 pub const DEFAULT_MAX_INPUT_TOKENS: usize = 512;
@@ -64,12 +64,14 @@ pub enum Event<'a> {
         index: usize,
         token: u32,
     },
-    /// Chunk `index` is summarized as `summary`.
+    /// Chunk `index` is summarized as `summary`; `delta` is what it appended to the pass's
+    /// merged summary (the deltas of a pass concatenate to its merged summary).
     ChunkDone {
         pass: usize,
         index: usize,
         total: usize,
         summary: &'a str,
+        delta: &'a str,
     },
 }
 
@@ -296,6 +298,7 @@ impl Summarizer {
                 return Err(Error::Cancelled);
             }
             let mut results = Vec::with_capacity(total);
+            let mut merger = SummaryMerger::default();
             for (index, chunk) in plan.texts(&current).enumerate() {
                 if on_event(Event::ChunkStarted { pass, index, total }) == Flow::Stop {
                     return Err(Error::Cancelled);
@@ -305,11 +308,13 @@ impl Summarizer {
                     on_event(Event::Token { pass, index, token })
                 })?;
                 let text = self.decode(&output_ids)?;
+                let delta = merger.push(&text);
                 if on_event(Event::ChunkDone {
                     pass,
                     index,
                     total,
                     summary: &text,
+                    delta,
                 }) == Flow::Stop
                 {
                     return Err(Error::Cancelled);
@@ -320,8 +325,7 @@ impl Summarizer {
                     text,
                 });
             }
-            let merged =
-                merge_summaries(&results.iter().map(|c| c.text.as_str()).collect::<Vec<_>>());
+            let merged = merger.finish();
             passes.push(results);
             let again = passes.len() < max_passes
                 && total > 1

@@ -150,8 +150,10 @@ impl WasmSummarizer {
                     index,
                     total,
                     summary,
+                    delta,
                 } => {
                     set("type", "chunk-done".into());
+                    set("delta", delta.into());
                     set("pass", pass.into());
                     set("index", index.into());
                     set("total", total.into());
