@@ -1,0 +1,165 @@
+// Page tests: the real app in headless Chromium, served by tools/serve.mjs, running the tiny-t5
+// fixture model. Each test checks what a person sees, by the controls' accessible names.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, controls, ARTICLE } from './harness.mjs';
+
+let h;
+before(async () => {
+  h = await launch();
+});
+after(async () => {
+  await h?.close();
+});
+
+const DONE = /^Done: /;
+
+async function openSettings(page) {
+  const details = page.locator('#settings');
+  if (!(await details.evaluate((d) => d.open))) await page.getByText('Generation settings').click();
+}
+
+async function summarize(page, text, { maxNew = '12', maxInput = '64' } = {}) {
+  const c = controls(page);
+  await openSettings(page);
+  await c.maxNew.fill(maxNew);
+  await c.maxInput.fill(maxInput);
+  if (text.length > 100_000) {
+    // As a paste would: typing a megabyte key by key through the test driver takes minutes.
+    await c.text.evaluate((el, t) => {
+      el.value = t;
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }, text);
+  } else {
+    await c.text.fill(text);
+  }
+  await c.summarize.click();
+  return c;
+}
+
+async function waitForOutcome(page, timeout = 120_000) {
+  await page.waitForFunction(
+    () => /^(Done|Cancelled)/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
+    null,
+    { timeout },
+  );
+}
+
+test('summarizes a multi-chunk text with the fixture model, streaming chunk by chunk', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  const deltas = [];
+  await page.exposeFunction('recordSummary', (t) => deltas.push(t));
+  await page.evaluate(() => {
+    new MutationObserver(() => window.recordSummary(document.getElementById('summary').textContent)).observe(
+      document.getElementById('summary'),
+      { childList: true, characterData: true, subtree: true },
+    );
+  });
+  await summarize(page, ARTICLE);
+  await waitForOutcome(page);
+  assert.match(await c.status.textContent(), DONE);
+  assert.equal(await c.alert.isHidden(), true);
+  const summary = (await c.summary.textContent()).trim();
+  assert.ok(summary.length > 0, 'summary is empty');
+  assert.ok(new Set(deltas).size > 2, `summary did not grow chunk by chunk: ${deltas.length} updates`);
+  assert.equal(await c.progress.evaluate((p) => p.value), 1);
+  assert.equal(await c.summarize.isEnabled(), true);
+  assert.equal(await c.cancel.isDisabled(), true);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('Cancel stops a long run at once and the next summarize works', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = await summarize(page, ARTICLE.repeat(30), { maxNew: '199', maxInput: '256' });
+  await page.waitForFunction(() => /Chunk 2 of/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  await c.cancel.click();
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'Cancelled.', null, { timeout: 5_000 });
+  assert.equal(await c.summarize.isEnabled(), true);
+  assert.equal((await c.text.inputValue()).length, ARTICLE.repeat(30).length, 'the text was changed');
+  await summarize(page, ARTICLE.slice(0, 600));
+  await waitForOutcome(page);
+  assert.match(await c.status.textContent(), DONE);
+  assert.ok((await c.summary.textContent()).trim().length > 0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('empty or whitespace-only text gives a clear message and loads no model', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const before = h.requests.length;
+  const c = controls(page);
+  for (const text of ['', '   \n\t  ']) {
+    await c.text.fill(text);
+    await c.summarize.click();
+    await assert.doesNotReject(c.alert.waitFor({ state: 'visible', timeout: 5_000 }));
+    assert.match(await c.alert.textContent(), /no text to summarize/i);
+  }
+  assert.equal(h.requests.slice(before).filter((u) => u.includes('/fixtures/')).length, 0, 'a model file was requested');
+  assert.equal(await c.summarize.isEnabled(), true);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('broken model files give a message naming the file, and the page stays usable', async () => {
+  const cases = [
+    ['/broken/missing-weights/', /model\.safetensors: HTTP 404.*\/broken\/missing-weights\/model\.safetensors/],
+    ['/broken/truncated/', /model\.safetensors: not a readable safetensors file/],
+    ['/broken/bad-config/', /config\.json: not a valid T5 config/],
+    ['/broken/bad-tokenizer/', /tokenizer\.json: not a valid tokenizer/],
+  ];
+  for (const [base, expected] of cases) {
+    const { page, context, problems } = await h.newPage(`?model=${encodeURIComponent(base)}`);
+    const c = await summarize(page, ARTICLE.slice(0, 400));
+    await c.alert.waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await c.alert.textContent(), expected);
+    assert.equal(await c.summarize.isEnabled(), true);
+    // Only the browser's own log line for the 404 itself is expected.
+    assert.deepEqual(problems.filter((p) => !/status of 404/.test(p)), [], base);
+    // The next summarize, with a good model, works.
+    await c.model.selectOption('tiny-t5');
+    await c.summarize.click();
+    await waitForOutcome(page);
+    assert.match(await c.status.textContent(), DONE, base);
+    assert.equal(await c.alert.isHidden(), true);
+    await context.close();
+  }
+});
+
+test('a 1 MB text is chunked with progress while the page stays responsive', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  let big = '';
+  while (big.length < 1_000_000) big += ARTICLE;
+  const c = await summarize(page, big, { maxNew: '8', maxInput: '512' });
+  await page.waitForFunction(() => /Chunk 3 of \d+/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  const total = Number((await c.status.textContent()).match(/of (\d+)/)[1]);
+  assert.ok(total > 100, `expected many chunks, got ${total}`);
+  // The main thread keeps handling input and progress messages while the worker computes.
+  await c.text.press('End');
+  await c.text.type('!');
+  await page.waitForFunction(() => /Chunk (\d+) of/.test(document.getElementById('status').textContent) &&
+    Number(document.getElementById('status').textContent.match(/Chunk (\d+)/)[1]) > 5, null, { timeout: 60_000 });
+  assert.ok(await c.progress.evaluate((p) => p.value > 0 && p.value < 1));
+  await c.cancel.click();
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'Cancelled.');
+  assert.equal((await c.text.inputValue()).length, big.length + 1);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('model files come from Cache Storage after the first download', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const weights = () => h.requests.filter((u) => u === '/fixtures/tiny-t5/model.safetensors').length;
+  const start = weights();
+  await summarize(page, ARTICLE.slice(0, 500));
+  await waitForOutcome(page);
+  assert.equal(weights() - start, 1);
+  await page.reload();
+  await summarize(page, ARTICLE.slice(0, 500));
+  await waitForOutcome(page);
+  assert.match(await controls(page).status.textContent(), DONE);
+  assert.equal(weights() - start, 1, 'the weights were downloaded again after a reload');
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -1,0 +1,88 @@
+// Shared setup for page tests: the app's own server, Debian's Chromium via playwright-core, and a
+// record of every console error and uncaught exception on the page.
+import { chromium } from 'playwright-core';
+import path from 'node:path';
+import fs from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../../tools/serve.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const FIXTURES = path.join(ROOT, 'tests/fixtures');
+export const ARTICLE = fs.readFileSync(path.join(FIXTURES, 'article.txt'), 'utf8');
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/** Writes broken model folders (from the tiny-t5 fixture) for error-path tests. */
+export function makeBrokenModels() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't5-broken-'));
+  const src = path.join(FIXTURES, 'tiny-t5');
+  const copy = (name, edit = (b) => b) => {
+    fs.mkdirSync(path.join(dir, name), { recursive: true });
+    for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) {
+      fs.writeFileSync(path.join(dir, name, f), edit(fs.readFileSync(path.join(src, f)), f));
+    }
+  };
+  copy('truncated', (b, f) => (f === 'model.safetensors' ? b.subarray(0, Math.floor(b.length / 2)) : b));
+  copy('bad-config', (b, f) => (f === 'config.json' ? Buffer.from('{"d_model": 64, oops') : b));
+  copy('bad-tokenizer', (b, f) => (f === 'tokenizer.json' ? Buffer.from('{"not": "a tokenizer"}') : b));
+  copy('missing-weights');
+  fs.rmSync(path.join(dir, 'missing-weights', 'model.safetensors'));
+  return dir;
+}
+
+/** Starts the server and the browser; returns helpers and a `close()`. */
+export async function launch({ isolate = true } = {}) {
+  const broken = makeBrokenModels();
+  const requests = [];
+  const server = await startServer({
+    root: path.join(ROOT, 'www'),
+    mounts: { '/fixtures': FIXTURES, '/broken': broken },
+    port: 0,
+    isolate,
+    onRequest: (req) => requests.push(req.url),
+  });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  return {
+    server,
+    browser,
+    /** Every URL path the server was asked for, in order. */
+    requests,
+    async newPage(query = '?model=tiny-t5') {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const problems = [];
+      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+      });
+      await page.goto(server.url + query);
+      return { page, context, problems };
+    },
+    async close() {
+      await browser.close();
+      await server.close();
+      fs.rmSync(broken, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Accessible controls of the page, by the names the issue specifies. */
+export function controls(page) {
+  return {
+    text: page.getByLabel('Text to summarize'),
+    summarize: page.getByRole('button', { name: 'Summarize' }),
+    cancel: page.getByRole('button', { name: 'Cancel' }),
+    summary: page.getByRole('region', { name: 'Summary' }),
+    progress: page.getByRole('progressbar', { name: 'Progress' }),
+    model: page.getByLabel('Model'),
+    status: page.getByRole('status'),
+    alert: page.getByRole('alert'),
+    maxNew: page.getByLabel('Max new tokens per chunk'),
+    maxInput: page.getByLabel('Input tokens per chunk'),
+  };
+}

@@ -1,0 +1,105 @@
+// Static file server for the app and its tests: no dependencies, Node >= 18.
+//
+// Sends COOP/COEP (so the page is cross-origin isolated and can use threads) and correct MIME
+// types (application/wasm for streaming compilation). Folders can be mounted under URL prefixes.
+//
+//   node tools/serve.mjs [--port 8080] [--root www] [--mount /fixtures=tests/fixtures] ...
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.txt': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ts': 'text/plain; charset=utf-8',
+  '.webmanifest': 'application/manifest+json',
+};
+
+/** Starts a server; resolves to { server, port, url, close() }. */
+export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest } = {}) {
+  const table = Object.entries({ ...mounts, '/': root })
+    .map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : prefix + '/', path.resolve(dir)])
+    .sort((a, b) => b[0].length - a[0].length);
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://localhost');
+    onRequest?.(req);
+    let pathname;
+    try {
+      pathname = decodeURIComponent(url.pathname);
+    } catch {
+      res.writeHead(400).end('bad path');
+      return;
+    }
+    const entry = table.find(([prefix]) => (pathname + '/').startsWith(prefix) || pathname.startsWith(prefix));
+    const [prefix, dir] = entry;
+    let file = path.join(dir, pathname.slice(prefix.length - 1));
+    if (!file.startsWith(dir)) {
+      res.writeHead(403).end('forbidden');
+      return;
+    }
+    const headers = { 'Cache-Control': 'no-cache', 'Cross-Origin-Resource-Policy': 'same-origin' };
+    if (isolate) {
+      headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+      headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
+    }
+    fs.stat(file, (err, st) => {
+      if (!err && st.isDirectory()) {
+        file = path.join(file, 'index.html');
+        st = fs.existsSync(file) ? fs.statSync(file) : null;
+      }
+      if (err || !st) {
+        if (log) console.log(`404 ${req.method} ${req.url}`);
+        res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`Not found: ${pathname}`);
+        return;
+      }
+      headers['Content-Type'] = TYPES[path.extname(file)] ?? 'application/octet-stream';
+      headers['Content-Length'] = st.size;
+      headers['Accept-Ranges'] = 'bytes';
+      if (log) console.log(`200 ${req.method} ${req.url}`);
+      res.writeHead(200, headers);
+      if (req.method === 'HEAD') res.end();
+      else fs.createReadStream(file).pipe(res);
+    });
+  });
+
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      const actual = server.address().port;
+      resolve({
+        server,
+        port: actual,
+        url: `http://localhost:${actual}/`,
+        close: () => new Promise((r) => server.close(r)),
+      });
+    });
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2);
+  const opts = { root: 'www', mounts: {}, port: 8080, log: true };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--port') opts.port = Number(args[++i]);
+    else if (a === '--root') opts.root = args[++i];
+    else if (a === '--mount') {
+      const [prefix, dir] = args[++i].split('=');
+      opts.mounts[prefix] = dir;
+    } else if (a === '--no-isolation') opts.isolate = false;
+    else {
+      console.error(`serve: unknown argument ${a}`);
+      process.exit(2);
+    }
+  }
+  const { url } = await startServer(opts);
+  console.log(`Serving ${opts.root} at ${url}  (Ctrl-C to stop)`);
+}

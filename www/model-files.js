@@ -1,0 +1,105 @@
+// Downloads model files with byte progress and keeps them in Cache Storage.
+//
+// Runs in the worker (and on the page for `availability()`). A file enters the cache only after
+// it arrived whole, so an interrupted download leaves nothing half-written behind.
+
+export const CACHE_NAME = 't5-summarizer-models-v1';
+
+/** A model file could not be fetched; the message names the file and the URL. */
+export class DownloadError extends Error {
+  constructor(message, { file, url, cause } = {}) {
+    super(message, { cause });
+    this.name = 'DownloadError';
+    this.kind = 'download';
+    this.file = file;
+    this.url = url;
+  }
+}
+
+async function openCache() {
+  try {
+    return globalThis.caches ? await globalThis.caches.open(CACHE_NAME) : null;
+  } catch {
+    return null; // Cache Storage is unavailable (opaque origin, private mode): just don't cache.
+  }
+}
+
+/** Whether every URL is in the cache. */
+export async function allCached(urls) {
+  const cache = await openCache();
+  if (!cache) return false;
+  const hits = await Promise.all(urls.map((u) => cache.match(u)));
+  return hits.every(Boolean);
+}
+
+/** Removes URLs from the cache (a file that failed to parse must not be served again). */
+export async function evict(urls) {
+  const cache = await openCache();
+  if (cache) await Promise.all(urls.map((u) => cache.delete(u)));
+}
+
+/**
+ * Fetches one file. Resolves to { bytes: Uint8Array, cached: boolean, cacheError?: string }.
+ * onProgress({ file, loaded, total }) is called as bytes arrive (total is null when unknown).
+ */
+export async function fetchFile(url, file, { onProgress = () => {}, signal } = {}) {
+  const cache = await openCache();
+  const hit = cache ? await cache.match(url) : undefined;
+  if (hit) {
+    const bytes = new Uint8Array(await hit.arrayBuffer());
+    onProgress({ file, loaded: bytes.length, total: bytes.length });
+    return { bytes, cached: true };
+  }
+  let response;
+  try {
+    response = await fetch(url, { signal, credentials: 'omit' });
+  } catch (cause) {
+    if (cause?.name === 'AbortError') throw cause;
+    throw new DownloadError(`${file}: could not download ${url} (network error or blocked by CORS)`, { file, url, cause });
+  }
+  if (!response.ok) {
+    throw new DownloadError(`${file}: HTTP ${response.status} ${response.statusText || ''} for ${url}`.replace('  ', ' '), { file, url });
+  }
+  const header = Number(response.headers.get('Content-Length'));
+  const encoded = response.headers.get('Content-Encoding');
+  const total = Number.isFinite(header) && header > 0 && !encoded ? header : null;
+  const bytes = await readBody(response, { file, url, total, onProgress });
+  const result = { bytes, cached: false };
+  if (cache) {
+    try {
+      const type = response.headers.get('Content-Type') ?? 'application/octet-stream';
+      await cache.put(url, new Response(bytes, { headers: { 'Content-Type': type, 'Content-Length': String(bytes.length) } }));
+    } catch (err) {
+      result.cacheError = err?.name === 'QuotaExceededError' ? 'storage is full' : String(err?.message ?? err);
+    }
+  }
+  return result;
+}
+
+async function readBody(response, { file, url, total, onProgress }) {
+  const reader = response.body.getReader();
+  let buffer = new Uint8Array(total ?? 1 << 20);
+  let loaded = 0;
+  onProgress({ file, loaded, total });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (loaded + value.length > buffer.length) {
+        const grown = new Uint8Array(Math.max(buffer.length * 2, loaded + value.length));
+        grown.set(buffer.subarray(0, loaded));
+        buffer = grown;
+      }
+      buffer.set(value, loaded);
+      loaded += value.length;
+      onProgress({ file, loaded, total });
+    }
+  } catch (cause) {
+    if (cause?.name === 'AbortError') throw cause;
+    throw new DownloadError(`${file}: the download from ${url} broke off after ${loaded} bytes`, { file, url, cause });
+  }
+  if (total !== null && loaded !== total) {
+    throw new DownloadError(`${file}: received ${loaded} of ${total} bytes from ${url}`, { file, url });
+  }
+  return loaded === buffer.length ? buffer : buffer.slice(0, loaded);
+}

@@ -1,0 +1,56 @@
+// The built-in model catalog and how a model choice turns into file URLs.
+//
+// A model is { id, label, baseUrl, files: { config, tokenizer, weights } }; `baseUrl` may be
+// relative to the page. Anything served with CORS works: the public model hub, a CDN, a folder
+// next to the app (`?model=/models/my-t5/`).
+
+const HUB = 'https://huggingface.co';
+const STANDARD_FILES = { config: 'config.json', tokenizer: 'tokenizer.json', weights: 'model.safetensors' };
+
+/** Models offered in the picker. Sizes are of the weights file. */
+export const MODELS = [
+  {
+    id: 't5-small',
+    label: 't5-small · f32 · 242 MB',
+    baseUrl: `${HUB}/google-t5/t5-small/resolve/main/`,
+    files: STANDARD_FILES,
+  },
+  {
+    id: 'flan-t5-small',
+    label: 'flan-t5-small · f32 · 308 MB',
+    baseUrl: `${HUB}/google/flan-t5-small/resolve/main/`,
+    files: STANDARD_FILES,
+  },
+  {
+    id: 'tiny-t5',
+    label: 'tiny-t5 test model · random weights · 0.8 MB',
+    baseUrl: 'fixtures/tiny-t5/',
+    files: STANDARD_FILES,
+  },
+];
+
+/** The model used when none is chosen. */
+export const DEFAULT_MODEL_ID = 't5-small';
+
+/**
+ * Resolves a model choice to a full description with absolute file URLs.
+ * @param {string|object|undefined} choice catalog id, base URL, or { baseUrl, files?, id? }
+ * @param {string} base URL relative base URLs are resolved against
+ */
+export function resolveModel(choice, base = globalThis.location?.href) {
+  let model;
+  if (choice === undefined || choice === null || choice === '') {
+    model = MODELS.find((m) => m.id === DEFAULT_MODEL_ID);
+  } else if (typeof choice === 'string') {
+    model = MODELS.find((m) => m.id === choice) ?? { id: choice, label: choice, baseUrl: choice };
+  } else if (typeof choice === 'object' && typeof choice.baseUrl === 'string') {
+    model = { id: choice.id ?? choice.baseUrl, label: choice.label ?? choice.baseUrl, ...choice };
+  } else {
+    throw new TypeError('model must be a catalog id, a base URL, or an object with a baseUrl');
+  }
+  let baseUrl = new URL(model.baseUrl, base).href;
+  if (!baseUrl.endsWith('/')) baseUrl += '/';
+  const files = { ...STANDARD_FILES, ...(model.files ?? {}) };
+  const urls = Object.fromEntries(Object.entries(files).map(([k, name]) => [k, new URL(name, baseUrl).href]));
+  return { ...model, baseUrl, files, urls };
+}
