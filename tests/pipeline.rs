@@ -16,16 +16,26 @@ use t5_summarizer::{Error, Event, ModelFiles, SummarizeOptions, Summarizer};
 fn article_summary_matches_the_golden_file() {
     for fx in &FIXTURES {
         let s = fx.load();
-        let summary = s.summarize(ARTICLE, &golden_options(), &mut |_| Flow::Continue).unwrap();
+        let summary = s
+            .summarize(ARTICLE, &golden_options(), &mut |_| Flow::Continue)
+            .unwrap();
         let actual = serde_json::to_value(&summary).unwrap();
-        let path = format!("{}/tests/fixtures/{}/expected-article.json", env!("CARGO_MANIFEST_DIR"), fx.name);
+        let path = format!(
+            "{}/tests/fixtures/{}/expected-article.json",
+            env!("CARGO_MANIFEST_DIR"),
+            fx.name
+        );
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(&path, serde_json::to_string_pretty(&actual).unwrap() + "\n").unwrap();
             continue;
         }
         let golden: serde_json::Value = serde_json::from_str(fx.golden).unwrap();
         assert_eq!(actual, golden, "{}: summary differs from {path}", fx.name);
-        assert!(summary.passes[0].len() > 3, "{}: expected several chunks", fx.name);
+        assert!(
+            summary.passes[0].len() > 3,
+            "{}: expected several chunks",
+            fx.name
+        );
         assert!(!summary.text.is_empty());
     }
 }
@@ -35,17 +45,29 @@ fn chunks_fit_the_budget_and_end_with_the_end_token() {
     for fx in &FIXTURES {
         let s = fx.load();
         for budget in [16, 40, 512] {
-            let opts = SummarizeOptions { max_input_tokens: Some(budget), max_new_tokens: Some(3), ..Default::default() };
-            let summary = s.summarize(ARTICLE, &opts, &mut |_| Flow::Continue).unwrap();
+            let opts = SummarizeOptions {
+                max_input_tokens: Some(budget),
+                max_new_tokens: Some(3),
+                ..Default::default()
+            };
+            let summary = s
+                .summarize(ARTICLE, &opts, &mut |_| Flow::Continue)
+                .unwrap();
             for chunk in &summary.passes[0] {
-                assert!(chunk.input_ids.len() <= budget, "{} > {budget}", chunk.input_ids.len());
+                assert!(
+                    chunk.input_ids.len() <= budget,
+                    "{} > {budget}",
+                    chunk.input_ids.len()
+                );
                 assert_eq!(chunk.input_ids.last(), Some(&1));
                 assert!(chunk.output_ids.len() <= 3);
             }
             // The prefix opens every chunk.
             let prefix = s.count_tokens("summarize: ").unwrap();
             let first = &summary.passes[0][0].input_ids[..prefix];
-            assert!(summary.passes[0].iter().all(|c| &c.input_ids[..prefix] == first));
+            assert!(summary.passes[0]
+                .iter()
+                .all(|c| &c.input_ids[..prefix] == first));
         }
     }
 }
@@ -53,7 +75,10 @@ fn chunks_fit_the_budget_and_end_with_the_end_token() {
 #[test]
 fn events_report_every_chunk_in_order_and_deltas_rebuild_the_summary() {
     let s = FIXTURES[0].load();
-    let opts = SummarizeOptions { refine: Some(false), ..golden_options() };
+    let opts = SummarizeOptions {
+        refine: Some(false),
+        ..golden_options()
+    };
     let (mut started, mut done, mut tokens, mut streamed) = (vec![], vec![], 0, String::new());
     let summary = s
         .summarize(ARTICLE, &opts, &mut |e| {
@@ -72,7 +97,13 @@ fn events_report_every_chunk_in_order_and_deltas_rebuild_the_summary() {
     let n = summary.passes[0].len();
     assert_eq!(started, (0..n).map(|i| (i, n)).collect::<Vec<_>>());
     assert_eq!(done, (0..n).collect::<Vec<_>>());
-    assert_eq!(tokens, summary.passes[0].iter().map(|c| c.output_ids.len()).sum::<usize>());
+    assert_eq!(
+        tokens,
+        summary.passes[0]
+            .iter()
+            .map(|c| c.output_ids.len())
+            .sum::<usize>()
+    );
     assert_eq!(streamed, summary.text);
 }
 
@@ -103,10 +134,21 @@ fn long_merged_summaries_get_a_second_pass() {
         min_new_tokens: Some(30),
         ..Default::default()
     };
-    let summary = s.summarize(ARTICLE, &opts, &mut |_| Flow::Continue).unwrap();
+    let summary = s
+        .summarize(ARTICLE, &opts, &mut |_| Flow::Continue)
+        .unwrap();
     assert_eq!(summary.passes.len(), 2);
-    let no_refine = SummarizeOptions { refine: Some(false), ..opts };
-    assert_eq!(s.summarize(ARTICLE, &no_refine, &mut |_| Flow::Continue).unwrap().passes.len(), 1);
+    let no_refine = SummarizeOptions {
+        refine: Some(false),
+        ..opts
+    };
+    assert_eq!(
+        s.summarize(ARTICLE, &no_refine, &mut |_| Flow::Continue)
+            .unwrap()
+            .passes
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -126,16 +168,29 @@ fn empty_and_whitespace_text_is_refused_before_the_model_runs() {
 #[test]
 fn unusual_text_summarizes() {
     let s = FIXTURES[0].load();
-    let opts = SummarizeOptions { max_new_tokens: Some(4), max_input_tokens: Some(64), ..Default::default() };
+    let opts = SummarizeOptions {
+        max_new_tokens: Some(4),
+        max_input_tokens: Some(64),
+        ..Default::default()
+    };
     let word = "x".repeat(20_000);
-    for text in ["今日は晴れ。明日は雨！ 👍🏽🎉 مرحبا بالعالم", "<script>alert(1)</script> <b>bold</b>", word.as_str()] {
+    for text in [
+        "今日は晴れ。明日は雨！ 👍🏽🎉 مرحبا بالعالم",
+        "<script>alert(1)</script> <b>bold</b>",
+        word.as_str(),
+    ] {
         let summary = s.summarize(text, &opts, &mut |_| Flow::Continue).unwrap();
         assert!(summary.passes[0].iter().all(|c| c.input_ids.len() <= 64));
     }
 }
 
 fn load_err(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> String {
-    let files = ModelFiles { config, tokenizer, weights, weights_name: "model.safetensors" };
+    let files = ModelFiles {
+        config,
+        tokenizer,
+        weights,
+        weights_name: "model.safetensors",
+    };
     match Summarizer::load(&files) {
         Ok(_) => panic!("loaded a broken model"),
         Err(e) => e.to_string(),
@@ -146,30 +201,54 @@ fn load_err(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> String {
 fn broken_model_files_are_named_in_errors() {
     let fx = &FIXTURES[0];
     let truncated = &fx.weights[..fx.weights.len() / 2];
-    assert!(load_err(fx.config, fx.tokenizer, truncated).starts_with("model.safetensors: not a readable safetensors file"));
+    assert!(load_err(fx.config, fx.tokenizer, truncated)
+        .starts_with("model.safetensors: not a readable safetensors file"));
     assert!(load_err(fx.config, fx.tokenizer, b"").starts_with("model.safetensors: "));
-    assert!(load_err(b"{oops", fx.tokenizer, fx.weights).starts_with("config.json: not a valid T5 config"));
-    assert!(load_err(fx.config, b"{\"x\":1}", fx.weights).starts_with("tokenizer.json: not a valid tokenizer"));
+    assert!(load_err(b"{oops", fx.tokenizer, fx.weights)
+        .starts_with("config.json: not a valid T5 config"));
+    assert!(load_err(fx.config, b"{\"x\":1}", fx.weights)
+        .starts_with("tokenizer.json: not a valid tokenizer"));
     // A config that does not describe the weights.
-    let wrong = String::from_utf8(fx.config.to_vec()).unwrap().replace("\"num_layers\": 2", "\"num_layers\": 3");
+    let wrong = String::from_utf8(fx.config.to_vec())
+        .unwrap()
+        .replace("\"num_layers\": 2", "\"num_layers\": 3");
     let msg = load_err(wrong.as_bytes(), fx.tokenizer, fx.weights);
     assert!(msg.contains("missing tensor 'encoder.block.2."), "{msg}");
-    let wrong = String::from_utf8(fx.config.to_vec()).unwrap().replace("\"d_ff\": 128", "\"d_ff\": 256");
+    let wrong = String::from_utf8(fx.config.to_vec())
+        .unwrap()
+        .replace("\"d_ff\": 128", "\"d_ff\": 256");
     let msg = load_err(wrong.as_bytes(), fx.tokenizer, fx.weights);
-    assert!(msg.contains("DenseReluDense") && msg.contains("but config.json implies"), "{msg}");
+    assert!(
+        msg.contains("DenseReluDense") && msg.contains("but config.json implies"),
+        "{msg}"
+    );
     // A tokenizer from a bigger vocabulary than the model's.
-    let small = String::from_utf8(fx.config.to_vec()).unwrap().replace("\"vocab_size\": 593", "\"vocab_size\": 100");
+    let small = String::from_utf8(fx.config.to_vec())
+        .unwrap()
+        .replace("\"vocab_size\": 593", "\"vocab_size\": 100");
     let msg = load_err(small.as_bytes(), fx.tokenizer, fx.weights);
-    assert!(msg.starts_with("tokenizer.json: the tokenizer has 593 tokens but the model only 100"), "{msg}");
+    assert!(
+        msg.starts_with("tokenizer.json: the tokenizer has 593 tokens but the model only 100"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn bad_options_are_refused() {
     let s = FIXTURES[0].load();
     for opts in [
-        SummarizeOptions { max_input_tokens: Some(1), ..Default::default() },
-        SummarizeOptions { max_input_tokens: Some(4), ..Default::default() },
-        SummarizeOptions { max_new_tokens: Some(0), ..Default::default() },
+        SummarizeOptions {
+            max_input_tokens: Some(1),
+            ..Default::default()
+        },
+        SummarizeOptions {
+            max_input_tokens: Some(4),
+            ..Default::default()
+        },
+        SummarizeOptions {
+            max_new_tokens: Some(0),
+            ..Default::default()
+        },
     ] {
         let r = s.summarize("Some text.", &opts, &mut |_| Flow::Continue);
         assert!(matches!(r, Err(Error::InvalidOption(_))), "{opts:?}: {r:?}");
@@ -181,16 +260,35 @@ fn cli_json_output_and_errors() {
     let exe = env!("CARGO_BIN_EXE_summarize");
     let dir = format!("{}/tests/fixtures/tiny-t5", env!("CARGO_MANIFEST_DIR"));
     let out = std::process::Command::new(exe)
-        .args(["--model", &dir, "--input-ids", "37,5,6,1", "--max-new-tokens", "6", "--json"])
+        .args([
+            "--model",
+            &dir,
+            "--input-ids",
+            "37,5,6,1",
+            "--max-new-tokens",
+            "6",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["tokens"].as_array().unwrap().len() <= 6);
     assert!(v["text"].is_string());
 
-    for args in [vec!["--model", "/nonexistent", "--text", "x"], vec!["--bogus"], vec!["--model", &dir, "--max-new-tokens", "x"]] {
-        let out = std::process::Command::new(exe).args(&args).output().unwrap();
+    for args in [
+        vec!["--model", "/nonexistent", "--text", "x"],
+        vec!["--bogus"],
+        vec!["--model", &dir, "--max-new-tokens", "x"],
+    ] {
+        let out = std::process::Command::new(exe)
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("summarize: "), "{args:?}: {err}");

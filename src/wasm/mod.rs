@@ -35,6 +35,19 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
         .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
 }
 
+/// Reads summarize options from a JS object. Goes through JSON rather than serde-wasm-bindgen,
+/// which only looks up known keys and so would silently ignore a misspelled option.
+fn parse_options(options: &JsValue) -> Result<SummarizeOptions, Error> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(SummarizeOptions::default());
+    }
+    let json = js_sys::JSON::stringify(options)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| Error::InvalidOption("options must be a plain object".into()))?;
+    serde_json::from_str(&json).map_err(|e| Error::InvalidOption(e.to_string()))
+}
+
 /// Model facts the page shows and the worker reports.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -112,12 +125,7 @@ impl WasmSummarizer {
         options: JsValue,
         on_event: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
-        let options: SummarizeOptions = if options.is_undefined() || options.is_null() {
-            SummarizeOptions::default()
-        } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|e| js_error(&Error::InvalidOption(e.to_string())))?
-        };
+        let options = parse_options(&options).map_err(|e| js_error(&e))?;
         let mut callback_error = None;
         let mut forward = |event: Event<'_>| -> Flow {
             let Some(f) = on_event.as_ref() else {

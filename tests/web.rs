@@ -1,0 +1,114 @@
+//! Browser tests (wasm-bindgen-test in headless Chrome, inside a dedicated worker as in the app):
+//! the wasm build gives the same tokens as the native build, and the JS-facing API behaves.
+
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::{golden_options, ARTICLE, FIXTURES};
+use t5_summarizer::generation::Flow;
+use t5_summarizer::wasm::WasmSummarizer;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+#[wasm_bindgen_test]
+fn article_summary_equals_the_native_golden() {
+    for fx in &FIXTURES {
+        let s = fx.load();
+        let summary = s
+            .summarize(ARTICLE, &golden_options(), &mut |_| Flow::Continue)
+            .unwrap();
+        let actual = serde_json::to_value(&summary).unwrap();
+        let golden: serde_json::Value = serde_json::from_str(fx.golden).unwrap();
+        assert_eq!(
+            actual, golden,
+            "{}: wasm differs from the native golden",
+            fx.name
+        );
+        assert!(summary.passes[0].len() > 3);
+    }
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(obj, &key.into()).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn js_api_summarizes_with_events() {
+    let fx = &FIXTURES[0];
+    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, None).unwrap();
+    let events = js_sys::Array::new();
+    let sink = events.clone();
+    let on_event = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
+        sink.push(&get(&e, "type"));
+    });
+    let options =
+        js_sys::JSON::parse(r#"{"maxInputTokens":96,"maxNewTokens":16,"minNewTokens":4}"#).unwrap();
+    let result = s
+        .summarize(
+            ARTICLE,
+            options,
+            Some(
+                on_event
+                    .as_ref()
+                    .unchecked_ref::<js_sys::Function>()
+                    .clone(),
+            ),
+        )
+        .unwrap();
+    let golden: serde_json::Value = serde_json::from_str(fx.golden).unwrap();
+    assert_eq!(
+        get(&result, "text").as_string().unwrap(),
+        golden["text"].as_str().unwrap()
+    );
+    let types: Vec<String> = events.iter().map(|v| v.as_string().unwrap()).collect();
+    assert_eq!(types.first().map(String::as_str), Some("planned"));
+    assert!(types.iter().filter(|t| *t == "chunk-done").count() > 3);
+    assert!(types.iter().any(|t| t == "token"));
+    assert_eq!(
+        get(&s.info().unwrap(), "prefix").as_string().unwrap(),
+        "summarize: "
+    );
+}
+
+fn error_kind(err: &JsValue) -> (String, String) {
+    (
+        get(err, "kind").as_string().unwrap_or_default(),
+        get(err, "message").as_string().unwrap_or_default(),
+    )
+}
+
+#[wasm_bindgen_test]
+fn load_errors_carry_a_kind() {
+    let fx = &FIXTURES[0];
+    let Err(err) = WasmSummarizer::new(fx.config, fx.tokenizer, &fx.weights[..100], None) else {
+        panic!("a truncated file loaded");
+    };
+    let (kind, message) = error_kind(&err);
+    assert_eq!(kind, "model-file");
+    assert!(message.starts_with("model.safetensors: "), "{message}");
+}
+
+#[wasm_bindgen_test]
+fn summarize_errors_carry_a_kind() {
+    let fx = &FIXTURES[0];
+    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, None).unwrap();
+    let Err(err) = s.summarize("   ", JsValue::UNDEFINED, None) else {
+        panic!("empty text summarized");
+    };
+    assert_eq!(error_kind(&err).0, "empty-input");
+    let bad = js_sys::JSON::parse(r#"{"maxNewTokenz":3}"#).unwrap();
+    let Err(err) = s.summarize("Text.", bad, None) else {
+        panic!("an unknown option was accepted");
+    };
+    let (kind, message) = error_kind(&err);
+    assert_eq!(kind, "invalid-option", "{message}");
+    assert!(message.contains("maxNewTokenz"), "{message}");
+}
+
+#[wasm_bindgen_test]
+fn simd_is_compiled_in() {
+    assert!(t5_summarizer::wasm::simd_enabled());
+}
