@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Build, serve and test the in-browser T5 summarizer. Every subcommand installs what it lacks and
+# can be run again at no cost.
+#
+#   ./build.sh build   wasm-pack build (release, --target web) into www/pkg
+#   ./build.sh serve   build, then serve www/ on http://localhost:8080 (PORT=... to change)
+#   ./build.sh test    every test: fmt + clippy, native, wasm in headless Chrome, page tests
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+# Outside the clone so fresh clones on the same machine (CI) reuse the build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/t5-summarizer/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' Cargo.toml)
+WASM_PACK_VERSION=0.15.1
+PORT="${PORT:-8080}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root for: $*"; fi
+}
+
+apt_install() {
+  say "Installing Debian packages: $*"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+need_rust() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup first"
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || {
+    say "Adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  }
+  rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+}
+
+need_wasm_tools() {
+  need_rust
+  if ! command -v wasm-pack >/dev/null; then
+    say "Installing wasm-pack $WASM_PACK_VERSION"
+    cargo install wasm-pack --version "$WASM_PACK_VERSION"
+  fi
+  # The CLI must match the crate exactly; --locked fails for this version, so it is not used.
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
+    say "Installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  fi
+}
+
+need_node() {
+  command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+}
+
+need_browser() {
+  [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || apt_install chromium chromium-driver
+}
+
+build() {
+  need_wasm_tools
+  say "Building the wasm package into www/pkg"
+  wasm-pack build --release --target web --out-dir www/pkg
+}
+
+serve() {
+  build
+  need_node
+  say "Serving www/ at http://localhost:$PORT/  (the tiny test model: http://localhost:$PORT/?model=tiny-t5)"
+  exec node tools/serve.mjs --root www --mount /fixtures=tests/fixtures --port "$PORT"
+}
+
+# Runs a test command, echoing its output and adding its pass/fail counts to the totals.
+PASSED=0
+FAILED=0
+run_counted() {
+  local log
+  log=$(mktemp)
+  set +e
+  "$@" 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  set -e
+  local p f
+  p=$(grep -E '^test result:|^# pass ' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/; s/^# pass ([0-9]+)/\1/' | paste -sd+ | bc)
+  f=$(grep -E '^test result:|^# fail ' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/; s/^# fail ([0-9]+)/\1/' | paste -sd+ | bc)
+  PASSED=$((PASSED + ${p:-0}))
+  FAILED=$((FAILED + ${f:-0}))
+  rm -f "$log"
+  [ "$status" = 0 ] || { echo "tests: $PASSED passed, $((FAILED > 0 ? FAILED : 1)) failed"; die "failed: $*"; }
+}
+
+test_all() {
+  local started=$SECONDS
+  need_wasm_tools
+  need_browser
+  need_node
+  command -v bc >/dev/null || apt_install bc
+
+  say "Formatting and lints (native and wasm32)"
+  cargo fmt --check
+  cargo clippy --all-targets -- -D warnings
+  cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
+
+  say "Native tests"
+  run_counted cargo test
+
+  say "wasm tests in headless Chrome (dedicated worker)"
+  CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
+    run_counted cargo test --release --target wasm32-unknown-unknown --test web
+
+  build
+  say "Page tests (playwright-core + /usr/bin/chromium)"
+  (cd tests/page && npm ci --no-audit --no-fund --loglevel=error)
+  run_counted npm --prefix tests/page test
+
+  say "All tests passed in $((SECONDS - started)) s"
+  echo "tests: $PASSED passed, $FAILED failed"
+}
+
+case "${1:-}" in
+  build) build ;;
+  serve) serve ;;
+  test) test_all ;;
+  *) echo "usage: ./build.sh build|serve|test" >&2; exit 2 ;;
+esac
