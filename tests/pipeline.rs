@@ -294,3 +294,88 @@ fn cli_json_output_and_errors() {
         assert!(err.starts_with("summarize: "), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn prefix_comes_from_the_config_then_the_options() {
+    let fx = &FIXTURES[0];
+    let config = String::from_utf8(fx.config.to_vec())
+        .unwrap()
+        .replace("\"summarize: \"", "\"tl;dr: \"");
+    let files = ModelFiles {
+        config: config.as_bytes(),
+        ..fx.files()
+    };
+    let s = Summarizer::load(&files).unwrap();
+    let ids_of = |text: &str| -> Vec<u32> {
+        let n = s.count_tokens(text).unwrap();
+        let opts = SummarizeOptions {
+            max_new_tokens: Some(1),
+            ..Default::default()
+        };
+        let opts = SummarizeOptions {
+            prefix: Some(text.to_string()),
+            ..opts
+        };
+        s.summarize("Body text here.", &opts, &mut |_| Flow::Continue)
+            .unwrap()
+            .passes[0][0]
+            .input_ids[..n]
+            .to_vec()
+    };
+    let default = s
+        .summarize(
+            "Body text here.",
+            &SummarizeOptions {
+                max_new_tokens: Some(1),
+                ..Default::default()
+            },
+            &mut |_| Flow::Continue,
+        )
+        .unwrap();
+    assert_eq!(s.prefix(&SummarizeOptions::default()), "tl;dr: ");
+    assert!(default.passes[0][0]
+        .input_ids
+        .starts_with(&ids_of("tl;dr: ")));
+    // Without a prefix in the config, the default applies; an explicit option wins over both.
+    assert_eq!(
+        FIXTURES[1].load().prefix(&SummarizeOptions::default()),
+        "summarize: "
+    );
+    let custom = SummarizeOptions {
+        prefix: Some("condense: ".into()),
+        ..Default::default()
+    };
+    assert_eq!(s.prefix(&custom), "condense: ");
+}
+
+#[test]
+fn half_precision_safetensors_load() {
+    use candle_core::{DType, Device};
+    let fx = &FIXTURES[1];
+    let tensors = candle_core::safetensors::load_buffer(fx.weights, &Device::Cpu).unwrap();
+    let dir = std::env::temp_dir().join(format!("t5-half-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for dtype in [DType::F16, DType::BF16] {
+        let half: std::collections::HashMap<String, candle_core::Tensor> = tensors
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_dtype(dtype).unwrap()))
+            .collect();
+        let path = dir.join("model.safetensors");
+        candle_core::safetensors::save(&half, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            bytes.len() < fx.weights.len() * 6 / 10,
+            "{dtype:?} file is not half size"
+        );
+        let s = Summarizer::load(&ModelFiles {
+            weights: &bytes,
+            ..fx.files()
+        })
+        .unwrap();
+        let out = s
+            .summarize(ARTICLE, &golden_options(), &mut |_| Flow::Continue)
+            .unwrap();
+        assert!(!out.text.is_empty(), "{dtype:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
