@@ -191,6 +191,13 @@ impl Summarizer {
                 "maxNewTokens must be at least 1".into(),
             ));
         }
+        if options.min_new_tokens.is_some() && cfg.min_new_tokens > cfg.max_new_tokens {
+            return Err(Error::InvalidOption(format!(
+                "minNewTokens ({}) is larger than maxNewTokens ({})",
+                cfg.min_new_tokens, cfg.max_new_tokens
+            )));
+        }
+        // A model's default minimum yields to a smaller maximum the caller asked for.
         cfg.min_new_tokens = cfg.min_new_tokens.min(cfg.max_new_tokens);
         Ok(cfg)
     }

@@ -249,6 +249,11 @@ fn bad_options_are_refused() {
             max_new_tokens: Some(0),
             ..Default::default()
         },
+        SummarizeOptions {
+            max_new_tokens: Some(5),
+            min_new_tokens: Some(6),
+            ..Default::default()
+        },
     ] {
         let r = s.summarize("Some text.", &opts, &mut |_| Flow::Continue);
         assert!(matches!(r, Err(Error::InvalidOption(_))), "{opts:?}: {r:?}");
