@@ -9,6 +9,7 @@
 
 pub mod error;
 pub mod generation;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod text;

@@ -11,6 +11,7 @@ use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
 use crate::generation::{greedy, Flow, GenerationConfig, StepDecoder};
+use crate::metrics::{default_clock, ChunkTimings, Clock, PassTimings, RunTimings, Span};
 use crate::model::{DecoderCache, T5Config, Weights, T5};
 use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
 
@@ -95,6 +96,9 @@ pub struct Summary {
     pub text: String,
     /// Chunk summaries of each pass; the last pass produced `text`.
     pub passes: Vec<Vec<ChunkSummary>>,
+    /// How long each stage took (not serialized: it differs from run to run).
+    #[serde(skip)]
+    pub timings: RunTimings,
 }
 
 /// A `tokenizers` tokenizer seen through the chunker's [`TokenSpans`].
@@ -128,6 +132,7 @@ pub struct Summarizer {
     tokenizer: Tokenizer,
     /// Ids the tokenizer adds around any input (T5: the end token).
     added_tokens: usize,
+    clock: Box<dyn Clock>,
 }
 
 impl Summarizer {
@@ -158,7 +163,18 @@ impl Summarizer {
             model,
             tokenizer,
             added_tokens,
+            clock: default_clock(),
         })
+    }
+
+    /// Replaces the clock stage timings are measured on.
+    pub fn set_clock(&mut self, clock: Box<dyn Clock>) {
+        self.clock = clock;
+    }
+
+    /// The clock stage timings are measured on.
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     /// The model's configuration.
@@ -252,6 +268,18 @@ impl Summarizer {
         cfg: &GenerationConfig,
         on_token: &mut dyn FnMut(u32) -> Flow,
     ) -> Result<Vec<u32>> {
+        let mut timings = ChunkTimings::default();
+        self.generate_timed(input_ids, cfg, &mut timings, on_token)
+    }
+
+    /// [`Self::generate`], filling the encoder and per-step times of `timings`.
+    fn generate_timed(
+        &self,
+        input_ids: &[u32],
+        cfg: &GenerationConfig,
+        timings: &mut ChunkTimings,
+        on_token: &mut dyn FnMut(u32) -> Flow,
+    ) -> Result<Vec<u32>> {
         if input_ids.is_empty() {
             return Err(Error::InvalidOption("input ids are empty".into()));
         }
@@ -261,13 +289,28 @@ impl Summarizer {
                 "input id {bad} is outside the vocabulary (size {vocab})"
             )));
         }
-        let ids = Tensor::from_slice(input_ids, (1, input_ids.len()), self.model.device())?;
-        let encoded = self.model.encode(&ids)?;
+        let clock = self.clock.as_ref();
+        let (cache, span) = Span::time(clock, "t5:encode", || -> Result<DecoderCache> {
+            let ids = Tensor::from_slice(input_ids, (1, input_ids.len()), self.model.device())?;
+            let encoded = self.model.encode(&ids)?;
+            self.model.start_decoder(&encoded, 1)
+        });
+        timings.encode_ms = span.ms;
         let mut steps = T5Steps {
             model: &self.model,
-            cache: self.model.start_decoder(&encoded, 1)?,
+            cache: cache?,
         };
-        greedy(&mut steps, cfg, on_token)
+        let mut last = clock.now_ms();
+        let start = timings.start_ms;
+        greedy(&mut steps, cfg, &mut |token| {
+            let now = clock.now_ms();
+            if timings.token_ms.is_empty() {
+                timings.first_token_ms = now - start;
+            }
+            timings.token_ms.push(now - last);
+            last = now;
+            on_token(token)
+        })
     }
 
     /// Decodes ids to text with special tokens skipped.
@@ -284,7 +327,14 @@ impl Summarizer {
         options: &SummarizeOptions,
         on_event: &mut dyn FnMut(Event<'_>) -> Flow,
     ) -> Result<Summary> {
-        let mut current = normalize(text);
+        let clock = self.clock.as_ref();
+        let mut timings = RunTimings {
+            start_ms: clock.now_ms(),
+            input_chars: text.chars().count(),
+            ..Default::default()
+        };
+        let (mut current, span) = Span::time(clock, "t5:normalize", || normalize(text));
+        timings.normalize_ms = span.ms;
         if current.is_empty() {
             return Err(Error::EmptyInput);
         }
@@ -295,7 +345,13 @@ impl Summarizer {
         let mut passes = Vec::new();
         loop {
             let pass = passes.len();
-            let plan = self.plan(&current, options)?;
+            let (plan, span) = Span::time(clock, "t5:chunk_plan", || self.plan(&current, options));
+            let plan = plan?;
+            let mut pass_timings = PassTimings {
+                plan_ms: span.ms,
+                text_chars: current.chars().count(),
+                ..Default::default()
+            };
             let total = plan.chunks.len();
             if on_event(Event::Planned {
                 pass,
@@ -310,18 +366,35 @@ impl Summarizer {
                 if on_event(Event::ChunkStarted { pass, index, total }) == Flow::Stop {
                     return Err(Error::Cancelled);
                 }
-                let input_ids = self.encode_chunk(&prefix, chunk, budget)?;
-                let output_ids = self.generate(&input_ids, &gen, &mut |token| {
+                let mut t = ChunkTimings {
+                    start_ms: clock.now_ms(),
+                    input_chars: chunk.chars().count(),
+                    ..Default::default()
+                };
+                let (input_ids, span) = Span::time(clock, "t5:tokenize", || {
+                    self.encode_chunk(&prefix, chunk, budget)
+                });
+                t.tokenize_ms = span.ms;
+                let input_ids = input_ids?;
+                let output_ids = self.generate_timed(&input_ids, &gen, &mut t, &mut |token| {
                     on_event(Event::Token { pass, index, token })
                 })?;
-                let text = self.decode(&output_ids)?;
-                let delta = merger.push(&text);
+                let (text, span) = Span::time(clock, "t5:detokenize", || self.decode(&output_ids));
+                t.detokenize_ms = span.ms;
+                let text = text?;
+                t.output_chars = text.chars().count();
+                let (delta, span) =
+                    Span::time(clock, "t5:merge", || merger.push(&text).to_string());
+                pass_timings.merge_ms += span.ms;
+                t.total_ms = clock.now_ms() - t.start_ms;
+                clock.measure("t5:chunk", t.start_ms, t.start_ms + t.total_ms);
+                pass_timings.chunks.push(t);
                 if on_event(Event::ChunkDone {
                     pass,
                     index,
                     total,
                     summary: &text,
-                    delta,
+                    delta: &delta,
                 }) == Flow::Stop
                 {
                     return Err(Error::Cancelled);
@@ -334,14 +407,22 @@ impl Summarizer {
             }
             let merged = merger.finish();
             passes.push(results);
+            timings.passes.push(pass_timings);
             let again = passes.len() < max_passes
                 && total > 1
                 && !merged.is_empty()
                 && self.count_tokens(&merged)? > plan.text_budget;
             if !again {
+                timings.total_ms = clock.now_ms() - timings.start_ms;
+                clock.measure(
+                    "t5:summarize",
+                    timings.start_ms,
+                    timings.start_ms + timings.total_ms,
+                );
                 return Ok(Summary {
                     text: merged,
                     passes,
+                    timings,
                 });
             }
             current = merged;

@@ -384,3 +384,31 @@ fn half_precision_safetensors_load() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn stage_timings_are_positive_and_nest_inside_the_total() {
+    let s = FIXTURES[0].load();
+    let summary = s
+        .summarize(ARTICLE, &golden_options(), &mut |_| Flow::Continue)
+        .unwrap();
+    let t = &summary.timings;
+    assert_eq!(t.input_chars, ARTICLE.chars().count());
+    assert!(t.total_ms > 0.0 && t.normalize_ms >= 0.0);
+    assert_eq!(t.passes.len(), summary.passes.len());
+    let mut inside = t.normalize_ms;
+    for (pass, results) in t.passes.iter().zip(&summary.passes) {
+        assert_eq!(pass.chunks.len(), results.len());
+        inside += pass.plan_ms;
+        for (c, r) in pass.chunks.iter().zip(results) {
+            assert!(c.start_ms >= t.start_ms && c.start_ms + c.total_ms <= t.start_ms + t.total_ms);
+            assert!(c.encode_ms > 0.0 && c.tokenize_ms > 0.0 && c.first_token_ms > c.encode_ms);
+            assert_eq!(c.token_ms.len(), r.output_ids.len());
+            assert!(c.token_ms.iter().all(|&ms| ms > 0.0));
+            let parts = c.tokenize_ms + c.encode_ms + c.decode_ms() + c.detokenize_ms;
+            assert!(parts <= c.total_ms, "{parts} > {}", c.total_ms);
+            assert_eq!(c.output_chars, r.text.chars().count());
+            inside += c.total_ms;
+        }
+    }
+    assert!(inside <= t.total_ms, "{inside} > {}", t.total_ms);
+}

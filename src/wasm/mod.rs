@@ -3,6 +3,8 @@
 //! Thin by design: bytes and options in, plain JS objects out, progress through a callback.
 //! Errors become JS `Error`s whose `kind` property is [`crate::Error::kind`].
 
+pub mod clock;
+
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
