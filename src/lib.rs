@@ -19,3 +19,7 @@ pub mod wasm;
 
 pub use error::{Error, Result};
 pub use pipeline::{Event, ModelFiles, SummarizeOptions, Summarizer, Summary};
+
+/// Every allocation is counted so memory figures in the metrics are measured, not estimated.
+#[global_allocator]
+static ALLOCATOR: metrics::memory::CountingAlloc = metrics::memory::CountingAlloc;

@@ -5,12 +5,17 @@
 //! shell; nothing here does I/O.
 
 pub mod clock;
+pub mod logger;
 pub mod logline;
+pub mod memory;
 pub mod record;
 pub mod stats;
+pub mod summary;
 pub mod timings;
 
 pub use clock::{default_clock, Clock, Span};
+pub use logger::{ModelLoad, PerformanceLogger, Thresholds};
 pub use record::{Record, RecordKind, SCHEMA_VERSION};
 pub use stats::Stats;
+pub use summary::{performance_summary, PerformanceSummary};
 pub use timings::{ChunkTimings, PassTimings, RunTimings};
