@@ -231,3 +231,63 @@ fn log_lines_follow_the_seed_format() {
         }
     }
 }
+
+#[test]
+fn exports_validate_against_the_schema() {
+    use t5_summarizer::metrics::export::{export_json, export_log};
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../www/performance_metrics.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut l = logger();
+    l.set_thresholds(Thresholds {
+        min_tokens_per_second: Some(1e12),
+        ..Default::default()
+    });
+    let mut records = run_records(&mut l);
+    records.extend(l.log_memory(1234, None, None));
+    records.extend(l.log_error(
+        "inference",
+        "boom",
+        serde_json::json!({ "chunk": 2, "inputLength": 10 }),
+    ));
+    let device = Device {
+        backend: "cpu".into(),
+        simd: true,
+        threads: 1,
+    };
+    records.extend(l.log_model_loading(ModelLoad {
+        load_seconds: 0.2,
+        parse_seconds: 0.1,
+        device,
+        files: vec![],
+        memory_before: Memory::default(),
+        memory_after: Memory::default(),
+        model_size_bytes: 10,
+    }));
+    let kinds: std::collections::BTreeSet<&str> = records.iter().map(Record::type_name).collect();
+    assert_eq!(kinds.len(), 7, "{kinds:?}");
+    let export = serde_json::to_value(export_json(&records, 1.0e12)).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&export)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    // The schema can fail: a misspelled field, a wrong type and a missing field are all caught.
+    let mut bad = export.clone();
+    bad["records"][0]["sessionID"] = "x".into();
+    assert!(!validator.is_valid(&bad));
+    let mut bad = export.clone();
+    bad["records"][0]["timestamp"] = "yesterday".into();
+    assert!(!validator.is_valid(&bad));
+    let mut bad = export;
+    bad["summary"].as_object_mut().unwrap().remove("stages");
+    assert!(!validator.is_valid(&bad));
+
+    let log = export_log(&records, 0);
+    assert_eq!(
+        log.lines().count(),
+        records.len() + 1,
+        "a model load logs two lines"
+    );
+}

@@ -5,6 +5,7 @@
 //! shell; nothing here does I/O.
 
 pub mod clock;
+pub mod export;
 pub mod logger;
 pub mod logline;
 pub mod memory;
