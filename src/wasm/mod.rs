@@ -4,6 +4,7 @@
 //! Errors become JS `Error`s whose `kind` property is [`crate::Error::kind`].
 
 pub mod clock;
+pub mod store;
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
