@@ -107,7 +107,7 @@ test_all() {
 
   say "wasm tests in headless Chrome (dedicated worker)"
   CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
-    run_counted cargo test --release --target wasm32-unknown-unknown --test web --test web_store
+    run_counted cargo test --release --target wasm32-unknown-unknown --test web --test web_store --test web_metrics
 
   build
   say "Page tests (playwright-core + /usr/bin/chromium)"

@@ -133,6 +133,8 @@ pub struct Summarizer {
     /// Ids the tokenizer adds around any input (T5: the end token).
     added_tokens: usize,
     clock: Box<dyn Clock>,
+    model_bytes: usize,
+    weights_dtype: String,
 }
 
 impl Summarizer {
@@ -164,7 +166,19 @@ impl Summarizer {
             tokenizer,
             added_tokens,
             clock: default_clock(),
+            model_bytes: weights.loaded_bytes(),
+            weights_dtype: weights.stored_dtype().to_string(),
         })
+    }
+
+    /// Bytes of the model's tensors in memory.
+    pub fn model_bytes(&self) -> usize {
+        self.model_bytes
+    }
+
+    /// Precision of the weights file (`f32`, `f16`, `bf16`).
+    pub fn weights_dtype(&self) -> &str {
+        &self.weights_dtype
     }
 
     /// Replaces the clock stage timings are measured on.
@@ -300,17 +314,21 @@ impl Summarizer {
             model: &self.model,
             cache: cache?,
         };
-        let mut last = clock.now_ms();
+        let decode_start = clock.now_ms();
+        let mut last = decode_start;
         let start = timings.start_ms;
-        greedy(&mut steps, cfg, &mut |token| {
+        let out = greedy(&mut steps, cfg, &mut |token| {
             let now = clock.now_ms();
             if timings.token_ms.is_empty() {
                 timings.first_token_ms = now - start;
+                clock.measure("t5:first_token", start, now);
             }
             timings.token_ms.push(now - last);
             last = now;
             on_token(token)
-        })
+        });
+        clock.measure("t5:decode", decode_start, last);
+        out
     }
 
     /// Decodes ids to text with special tokens skipped.

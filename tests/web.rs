@@ -38,7 +38,7 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 #[wasm_bindgen_test]
 fn js_api_summarizes_with_events() {
     let fx = &FIXTURES[0];
-    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, None).unwrap();
+    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, JsValue::UNDEFINED).unwrap();
     let events = js_sys::Array::new();
     let sink = events.clone();
     let on_event = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
@@ -83,7 +83,12 @@ fn error_kind(err: &JsValue) -> (String, String) {
 #[wasm_bindgen_test]
 fn load_errors_carry_a_kind() {
     let fx = &FIXTURES[0];
-    let Err(err) = WasmSummarizer::new(fx.config, fx.tokenizer, &fx.weights[..100], None) else {
+    let Err(err) = WasmSummarizer::new(
+        fx.config,
+        fx.tokenizer,
+        &fx.weights[..100],
+        JsValue::UNDEFINED,
+    ) else {
         panic!("a truncated file loaded");
     };
     let (kind, message) = error_kind(&err);
@@ -94,7 +99,7 @@ fn load_errors_carry_a_kind() {
 #[wasm_bindgen_test]
 fn summarize_errors_carry_a_kind() {
     let fx = &FIXTURES[0];
-    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, None).unwrap();
+    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, JsValue::UNDEFINED).unwrap();
     let Err(err) = s.summarize("   ", JsValue::UNDEFINED, None) else {
         panic!("empty text summarized");
     };

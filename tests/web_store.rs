@@ -29,7 +29,7 @@ fn unique(name: &str) -> String {
 async fn records_survive_reopening_the_database() {
     let name = unique("persist");
     let written = records("a", 3);
-    let mut store = MetricsStore::open(&name, 100).await;
+    let store = MetricsStore::open(&name, 100).await;
     assert_eq!(store.fallback_reason(), None);
     store.append(&written).await;
     store.close();
@@ -42,7 +42,7 @@ async fn records_survive_reopening_the_database() {
 #[wasm_bindgen_test]
 async fn retention_drops_the_oldest_first() {
     let name = unique("retention");
-    let mut store = MetricsStore::open(&name, 5).await;
+    let store = MetricsStore::open(&name, 5).await;
     let first = records("old", 4);
     let second = records("new", 4);
     store.append(&first).await;
@@ -60,7 +60,7 @@ async fn falls_back_to_memory_when_indexeddb_cannot_open() {
     let factory = idb::Factory::new().unwrap();
     let db = factory.open(&name, Some(7)).unwrap().await.unwrap();
     db.close();
-    let mut store = MetricsStore::open(&name, 100).await;
+    let store = MetricsStore::open(&name, 100).await;
     let reason = store
         .fallback_reason()
         .expect("should have fallen back")
@@ -77,7 +77,7 @@ async fn falls_back_to_memory_when_indexeddb_cannot_open() {
 #[wasm_bindgen_test]
 async fn a_corrupt_record_is_skipped_and_counted() {
     let name = unique("corrupt");
-    let mut store = MetricsStore::open(&name, 100).await;
+    let store = MetricsStore::open(&name, 100).await;
     store.append(&records("x", 1)).await;
     store.close();
     let factory = idb::Factory::new().unwrap();
@@ -93,7 +93,7 @@ async fn a_corrupt_record_is_skipped_and_counted() {
         .unwrap();
     tx.commit().unwrap().await.unwrap();
     db.close();
-    let mut store = MetricsStore::open(&name, 100).await;
+    let store = MetricsStore::open(&name, 100).await;
     store.append(&records("y", 1)).await;
     let back = store.read_all().await;
     assert_eq!((back.records.len(), back.corrupt), (2, 1));
@@ -102,8 +102,8 @@ async fn a_corrupt_record_is_skipped_and_counted() {
 #[wasm_bindgen_test]
 async fn two_connections_appending_at_once_lose_nothing() {
     let name = unique("tabs");
-    let mut a = MetricsStore::open(&name, 1000).await;
-    let mut b = MetricsStore::open(&name, 1000).await;
+    let a = MetricsStore::open(&name, 1000).await;
+    let b = MetricsStore::open(&name, 1000).await;
     let (ra, rb) = (records("tab-a", 40), records("tab-b", 40));
     futures::join!(a.append(&ra), b.append(&rb));
     let back = a.read_all().await.records;

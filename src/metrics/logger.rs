@@ -26,15 +26,17 @@ pub struct Thresholds {
 /// What a model load measured, for [`PerformanceLogger::log_model_loading`].
 #[derive(Debug, Clone)]
 pub struct ModelLoad {
-    /// Fetch plus parse, seconds.
+    /// Fetch, hash and parse, seconds.
     pub load_seconds: f64,
     /// Parse only, seconds.
-    pub parse_seconds: f64,
+    pub parse_seconds: Option<f64>,
+    /// SHA-256 of the weights, seconds.
+    pub hash_seconds: Option<f64>,
     pub device: Device,
     pub files: Vec<FileLoad>,
-    pub memory_before: Memory,
+    pub memory_before: Option<Memory>,
     pub memory_after: Memory,
-    pub model_size_bytes: u64,
+    pub model_size_bytes: Option<u64>,
 }
 
 /// Builds metric records for one session.
@@ -92,6 +94,21 @@ impl PerformanceLogger {
         &self.model
     }
 
+    /// The session id records carry.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The id of the current run.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The alert thresholds in force.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
     /// Sets the alert thresholds.
     pub fn set_thresholds(&mut self, thresholds: Thresholds) {
         self.thresholds = thresholds;
@@ -138,26 +155,50 @@ impl PerformanceLogger {
         })
     }
 
+    /// Records `kind`, plus an alert record when it breaches a threshold.
+    pub fn log(&mut self, kind: RecordKind) -> Vec<Record> {
+        let alert = match &kind {
+            RecordKind::ModelLoading { load_seconds, .. } => self
+                .thresholds
+                .max_load_seconds
+                .filter(|&max| *load_seconds > max)
+                .map(|max| ("load time", "above", max, *load_seconds, " s")),
+            RecordKind::Inference {
+                tokens_per_second: Some(tps),
+                ..
+            } => self
+                .thresholds
+                .min_tokens_per_second
+                .filter(|&min| *tps < min)
+                .map(|min| ("tokens/s", "below", min, *tps, "")),
+            RecordKind::TotalProcessing {
+                error_rate_percent, ..
+            } => self
+                .thresholds
+                .max_error_rate_percent
+                .filter(|&max| *error_rate_percent > max)
+                .map(|max| ("error rate", "above", max, *error_rate_percent, " %")),
+            _ => None,
+        };
+        let mut out = vec![self.record(kind)];
+        if let Some((metric, direction, threshold, value, unit)) = alert {
+            out.push(self.alert(metric, direction, threshold, value, unit));
+        }
+        out
+    }
+
     /// A model load, plus an alert when it exceeded `maxLoadSeconds`.
     pub fn log_model_loading(&mut self, load: ModelLoad) -> Vec<Record> {
-        let seconds = load.load_seconds;
-        let mut out = vec![self.record(RecordKind::ModelLoading {
+        self.log(RecordKind::ModelLoading {
             load_seconds: load.load_seconds,
             parse_seconds: load.parse_seconds,
+            hash_seconds: load.hash_seconds,
             device: load.device,
             files: load.files,
             memory_before: load.memory_before,
             memory_after: load.memory_after,
             model_size_bytes: load.model_size_bytes,
-        })];
-        if let Some(max) = self
-            .thresholds
-            .max_load_seconds
-            .filter(|&max| seconds > max)
-        {
-            out.push(self.alert("load time", "above", max, seconds, " s"));
-        }
-        out
+        })
     }
 
     /// One chunk's inference, plus an alert when its tokens/s fell below `minTokensPerSecond`.
@@ -170,29 +211,45 @@ impl PerformanceLogger {
     ) -> Vec<Record> {
         let seconds = t.total_ms / 1000.0;
         let decode_seconds = t.decode_ms() / 1000.0;
-        let tokens_per_second = per_second(output_tokens as f64, decode_seconds);
-        let mut out = vec![self.record(RecordKind::Inference {
+        self.log(RecordKind::Inference {
             chunk_id: chunk_id.to_string(),
-            encoder_seconds: t.encode_ms / 1000.0,
-            time_to_first_token_seconds: t.first_token_ms / 1000.0,
-            decode_seconds,
+            encoder_seconds: Some(t.encode_ms / 1000.0),
+            time_to_first_token_seconds: Some(t.first_token_ms / 1000.0),
+            decode_seconds: Some(decode_seconds),
             token_seconds: t.token_ms.iter().map(|ms| ms / 1000.0).collect(),
             inference_seconds: seconds,
             input_chars: t.input_chars as u64,
             output_chars: t.output_chars as u64,
-            input_tokens: input_tokens as u64,
-            output_tokens: output_tokens as u64,
+            input_tokens: Some(input_tokens as u64),
+            output_tokens: Some(output_tokens as u64),
             chars_per_second: per_second(t.input_chars as f64, seconds),
-            tokens_per_second,
-        })];
-        if let Some(min) = self
-            .thresholds
-            .min_tokens_per_second
-            .filter(|&min| tokens_per_second < min)
-        {
-            out.push(self.alert("tokens/s", "below", min, tokens_per_second, ""));
-        }
-        out
+            tokens_per_second: Some(per_second(output_tokens as f64, decode_seconds)),
+        })
+    }
+
+    /// A call timed as a whole by the caller (the seed's `log_inference_performance(model,
+    /// seconds, input_len, output_len, chunk_id)`): stage fields are null.
+    pub fn log_inference_call(
+        &mut self,
+        chunk_id: &str,
+        seconds: f64,
+        input_chars: usize,
+        output_chars: usize,
+    ) -> Vec<Record> {
+        self.log(RecordKind::Inference {
+            chunk_id: chunk_id.to_string(),
+            encoder_seconds: None,
+            time_to_first_token_seconds: None,
+            decode_seconds: None,
+            token_seconds: Vec::new(),
+            inference_seconds: seconds,
+            input_chars: input_chars as u64,
+            output_chars: output_chars as u64,
+            input_tokens: None,
+            output_tokens: None,
+            chars_per_second: per_second(input_chars as f64, seconds),
+            tokens_per_second: None,
+        })
     }
 
     /// A text stage (normalize, tokenize, chunk_plan, detokenize, merge).
@@ -203,13 +260,13 @@ impl PerformanceLogger {
         text_length: usize,
         chunk_count: usize,
     ) -> Vec<Record> {
-        vec![self.record(RecordKind::Preprocessing {
+        self.log(RecordKind::Preprocessing {
             operation: operation.to_string(),
             seconds,
             text_length: text_length as u64,
             chunk_count: chunk_count as u64,
             chars_per_second: per_second(text_length as f64, seconds),
-        })]
+        })
     }
 
     /// A finished request, plus an alert when its error rate exceeded `maxErrorRatePercent`.
@@ -226,7 +283,7 @@ impl PerformanceLogger {
         } else {
             100.0 * error_count as f64 / attempts as f64
         };
-        let mut out = vec![self.record(RecordKind::TotalProcessing {
+        self.log(RecordKind::TotalProcessing {
             total_seconds: seconds,
             chunk_count: chunk_count as u64,
             success_count: success_count as u64,
@@ -237,15 +294,7 @@ impl PerformanceLogger {
             } else {
                 seconds / chunk_count as f64
             },
-        })];
-        if let Some(max) = self
-            .thresholds
-            .max_error_rate_percent
-            .filter(|&max| error_rate_percent > max)
-        {
-            out.push(self.alert("error rate", "above", max, error_rate_percent, " %"));
-        }
-        out
+        })
     }
 
     /// A failure at `stage` with its context (model, chunk, input length…).

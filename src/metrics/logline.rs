@@ -49,7 +49,8 @@ pub fn log_lines(record: &Record, offset_minutes: i32) -> Vec<String> {
             format!(
                 "Inference completed - Model: {model}, Chunk: {chunk_id}, Time: {inference_seconds:.4}s, \
                  Input: {input_chars} chars, Output: {output_chars} chars, \
-                 Throughput: {chars_per_second:.2} chars/s, {tokens_per_second:.2} tokens/s"
+                 Throughput: {chars_per_second:.2} chars/s{}",
+                tokens_per_second.map(|t| format!(", {t:.2} tokens/s")).unwrap_or_default()
             ),
         )],
         RecordKind::Preprocessing { operation, seconds, text_length, chunk_count, chars_per_second } => vec![line(

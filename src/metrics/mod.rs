@@ -14,7 +14,7 @@ pub mod stats;
 pub mod summary;
 pub mod timings;
 
-pub use clock::{default_clock, Clock, Span};
+pub use clock::{default_clock, Clock, NullClock, Span};
 pub use logger::{ModelLoad, PerformanceLogger, Thresholds};
 pub use record::{Record, RecordKind, SCHEMA_VERSION};
 pub use stats::Stats;

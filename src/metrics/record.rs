@@ -88,38 +88,45 @@ pub struct Memory {
 pub enum RecordKind {
     /// A model was loaded.
     ModelLoading {
-        /// Fetch plus parse, in seconds.
+        /// From the first byte requested to a usable model (fetch, hash and parse), seconds.
         load_seconds: f64,
-        /// Seconds to parse the files into a model.
-        parse_seconds: f64,
+        /// Seconds to parse the files into a model, when the logger measured the parse.
+        parse_seconds: Option<f64>,
+        /// Seconds to hash the weights file (SHA-256), when it was hashed.
+        hash_seconds: Option<f64>,
         device: Device,
+        /// Each file as it was obtained (empty when the caller did not report files).
         files: Vec<FileLoad>,
-        /// Memory before the load (current bytes and linear memory).
-        memory_before: Memory,
+        /// Memory before the parse (after the file bytes were copied into wasm memory), when
+        /// measured.
+        memory_before: Option<Memory>,
         /// Memory after the load.
         memory_after: Memory,
-        /// Size of the weights file in bytes.
-        model_size_bytes: u64,
+        /// Size of the weights file in bytes, when known.
+        model_size_bytes: Option<u64>,
     },
-    /// One chunk was summarized.
+    /// One chunk was summarized. Stage fields are null when the caller (a JS user of
+    /// `log_inference_performance`) timed only the whole call.
     Inference {
         chunk_id: String,
         /// Encoder forward pass, seconds.
-        encoder_seconds: f64,
+        encoder_seconds: Option<f64>,
         /// From the start of the chunk to its first generated token, seconds.
-        time_to_first_token_seconds: f64,
+        time_to_first_token_seconds: Option<f64>,
         /// All decoder steps, seconds.
-        decode_seconds: f64,
+        decode_seconds: Option<f64>,
         /// Seconds of each decoder step, in order.
         token_seconds: Vec<f64>,
         /// Whole chunk (tokenize, encode, decode, detokenize), seconds.
         inference_seconds: f64,
         input_chars: u64,
         output_chars: u64,
-        input_tokens: u64,
-        output_tokens: u64,
+        input_tokens: Option<u64>,
+        output_tokens: Option<u64>,
+        /// Input characters per second of `inference_seconds`.
         chars_per_second: f64,
-        tokens_per_second: f64,
+        /// Generated tokens per second of `decode_seconds`.
+        tokens_per_second: Option<f64>,
     },
     /// A text stage ran.
     Preprocessing {

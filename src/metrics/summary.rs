@@ -52,13 +52,17 @@ pub fn performance_summary(records: &[Record]) -> PerformanceSummary {
                 chars_per_second,
                 ..
             } => {
-                add("encoder", *encoder_seconds);
-                add("time_to_first_token", *time_to_first_token_seconds);
+                if let Some(v) = encoder_seconds {
+                    add("encoder", *v);
+                }
+                if let Some(v) = time_to_first_token_seconds {
+                    add("time_to_first_token", *v);
+                }
                 add("inference", *inference_seconds);
                 for t in token_seconds {
                     add("decode_per_token", *t);
                 }
-                tps.push(*tokens_per_second);
+                tps.extend(*tokens_per_second);
                 cps.push(*chars_per_second);
             }
             RecordKind::Preprocessing {

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 pub struct Weights {
     file: String,
     tensors: HashMap<String, Tensor>,
+    stored_dtype: String,
 }
 
 impl Weights {
@@ -27,7 +28,9 @@ impl Weights {
             )
         })?;
         let mut tensors = HashMap::with_capacity(raw.len());
+        let mut stored = std::collections::BTreeSet::new();
         for (name, tensor) in raw {
+            stored.insert(dtype_name(tensor.dtype()));
             let tensor = match tensor.dtype() {
                 DType::F32 => tensor,
                 DType::F16 | DType::BF16 | DType::F64 => tensor.to_dtype(DType::F32)?,
@@ -46,7 +49,14 @@ impl Weights {
         Ok(Weights {
             file: file.to_string(),
             tensors,
+            stored_dtype: stored.into_iter().collect::<Vec<_>>().join("+"),
         })
+    }
+
+    /// Precision of the tensors as stored in the file (`f32`, `f16`, `bf16`; mixed files list
+    /// each, as `f16+f32`).
+    pub fn stored_dtype(&self) -> &str {
+        &self.stored_dtype
     }
 
     /// Whether a tensor of that name exists.
@@ -86,5 +96,15 @@ impl Weights {
             .values()
             .map(|t| t.elem_count() * t.dtype().size_in_bytes())
             .sum()
+    }
+}
+
+fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "f32",
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        DType::F64 => "f64",
+        _ => "other",
     }
 }

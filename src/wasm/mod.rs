@@ -4,14 +4,21 @@
 //! Errors become JS `Error`s whose `kind` property is [`crate::Error::kind`].
 
 pub mod clock;
+pub mod metrics;
 pub mod store;
 
-use serde::Serialize;
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::generation::Flow;
+use crate::metrics::record::{FileLoad, ModelIdentity};
+use crate::metrics::{Clock, ModelLoad, NullClock, Record};
 use crate::pipeline::{Event, ModelFiles, SummarizeOptions, Summarizer};
 use crate::Error;
+use clock::PerformanceClock;
+use metrics::{from_js, memory_reading, Shared};
 
 /// Installs the panic hook so a Rust panic is logged with its message before the trap.
 #[wasm_bindgen(start)]
@@ -32,11 +39,7 @@ fn js_error(err: &Error) -> JsValue {
     e.into()
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
-}
+use metrics::to_js;
 
 /// Reads summarize options from a JS object. Goes through JSON rather than serde-wasm-bindgen,
 /// which only looks up known keys and so would silently ignore a misspelled option.
@@ -44,11 +47,39 @@ fn parse_options(options: &JsValue) -> Result<SummarizeOptions, Error> {
     if options.is_undefined() || options.is_null() {
         return Ok(SummarizeOptions::default());
     }
-    let json = js_sys::JSON::stringify(options)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| Error::InvalidOption("options must be a plain object".into()))?;
-    serde_json::from_str(&json).map_err(|e| Error::InvalidOption(e.to_string()))
+    from_js(options).map_err(Error::InvalidOption)
+}
+
+/// What the worker tells the loader about the model and how its files were obtained; every
+/// field is optional. The figures end up in the `model_loading` record.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct LoadOptions {
+    /// Weights file name (decides the format): `model.safetensors` by default.
+    weights_name: Option<String>,
+    /// Model identity: catalog id or name, base URL, revision, SHA-256 of the weights.
+    id: Option<String>,
+    url: Option<String>,
+    revision: Option<String>,
+    sha256: Option<String>,
+    /// Seconds spent hashing the weights.
+    hash_seconds: Option<f64>,
+    /// Each file as fetched: `{ file, bytes, cacheHit, fetchSeconds }`.
+    files: Vec<FileLoad>,
+    /// `performance.now()` when fetching began, so the load time covers fetch + hash + parse.
+    started_at: Option<f64>,
+    /// `false` switches metrics off for this model: no timer reads, no records.
+    metrics: Option<bool>,
+}
+
+fn error_stage(err: &Error) -> &'static str {
+    match err {
+        Error::ModelFile { .. } => "load",
+        Error::EmptyInput | Error::InvalidOption(_) => "input",
+        Error::Tokenizer(_) => "tokenize",
+        Error::Compute(_) => "inference",
+        Error::Cancelled => "cancelled",
+    }
 }
 
 /// Model facts the page shows and the worker reports.
@@ -64,33 +95,154 @@ struct ModelInfo {
     max_new_tokens: usize,
     min_new_tokens: usize,
     max_input_tokens: usize,
+    dtype: String,
+    model_bytes: usize,
 }
 
 /// A loaded model, callable from JS.
 #[wasm_bindgen]
 pub struct WasmSummarizer {
     inner: Summarizer,
+    identity: ModelIdentity,
+    metrics: bool,
+    load_records: Vec<Record>,
 }
 
 #[wasm_bindgen]
 impl WasmSummarizer {
     /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights file.
+    /// `options` is the weights file name or an object (see `LoadOptions`: model identity, file
+    /// fetch facts, `metrics: false`). When `get_performance_logger()` has been opened in this
+    /// scope, the load and every summarize are logged to it.
     #[wasm_bindgen(constructor)]
     pub fn new(
         config: &[u8],
         tokenizer: &[u8],
         weights: &[u8],
-        weights_name: Option<String>,
+        options: JsValue,
     ) -> Result<WasmSummarizer, JsValue> {
-        let weights_name = weights_name.unwrap_or_else(|| "model.safetensors".to_string());
+        let opts: LoadOptions = if let Some(name) = options.as_string() {
+            LoadOptions {
+                weights_name: Some(name),
+                ..Default::default()
+            }
+        } else if options.is_undefined() || options.is_null() {
+            LoadOptions::default()
+        } else {
+            from_js(&options).map_err(|e| js_error(&Error::InvalidOption(e)))?
+        };
+        let weights_name = opts
+            .weights_name
+            .clone()
+            .unwrap_or_else(|| "model.safetensors".to_string());
+        let metrics_on = opts.metrics != Some(false);
+        let shared = metrics::global().filter(|_| metrics_on);
+        let mut identity = ModelIdentity {
+            id: opts.id.clone().unwrap_or_else(|| "unnamed".to_string()),
+            url: opts.url.clone(),
+            revision: opts.revision.clone(),
+            dtype: None,
+            sha256: opts.sha256.clone(),
+        };
         let files = ModelFiles {
             config,
             tokenizer,
             weights,
             weights_name: &weights_name,
         };
-        let inner = Summarizer::load(&files).map_err(|e| js_error(&e))?;
-        Ok(WasmSummarizer { inner })
+        let clock = PerformanceClock::new();
+        let memory_before = shared.as_ref().map(|_| memory_reading(0));
+        let t0 = clock.now_ms();
+        let loaded = Summarizer::load(&files);
+        let t1 = clock.now_ms();
+        clock.measure("t5:parse", t0, t1);
+        if let Some(start) = opts.started_at {
+            clock.measure("t5:load", start, t1);
+        }
+        let mut inner = match loaded {
+            Ok(inner) => inner,
+            Err(e) => {
+                if let Some(s) = &shared {
+                    let context = serde_json::json!({
+                        "stage": "load",
+                        "kind": e.kind(),
+                        "model": identity.id,
+                        "url": identity.url,
+                        "weightsFile": weights_name,
+                        "weightsBytes": weights.len(),
+                    });
+                    let records = {
+                        let mut l = s.logger.borrow_mut();
+                        l.set_model(identity.clone());
+                        l.begin_run();
+                        l.log_error("load", &e.to_string(), context)
+                    };
+                    s.push(records);
+                }
+                return Err(js_error(&e));
+            }
+        };
+        identity.dtype = Some(inner.weights_dtype().to_string());
+        if !metrics_on {
+            inner.set_clock(Box::new(NullClock));
+        }
+        let mut load_records = Vec::new();
+        if let Some(s) = &shared {
+            let parse_seconds = (t1 - t0) / 1000.0;
+            let load = ModelLoad {
+                load_seconds: opts
+                    .started_at
+                    .map_or(parse_seconds, |st| (t1 - st) / 1000.0),
+                parse_seconds: Some(parse_seconds),
+                hash_seconds: opts.hash_seconds,
+                device: metrics::device(),
+                files: opts.files,
+                memory_before,
+                memory_after: memory_reading(inner.model_bytes() as u64),
+                model_size_bytes: Some(weights.len() as u64),
+            };
+            let records = {
+                let mut l = s.logger.borrow_mut();
+                l.set_model(identity.clone());
+                l.begin_run();
+                l.log_model_loading(load)
+            };
+            load_records = s.push(records);
+        }
+        Ok(WasmSummarizer {
+            inner,
+            identity,
+            metrics: metrics_on,
+            load_records,
+        })
+    }
+
+    /// The records the load produced (empty when no logger was open).
+    #[wasm_bindgen(getter, js_name = loadRecords)]
+    pub fn load_records(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.load_records)
+    }
+
+    /// The model identity records carry: `{ id, url, revision, dtype, sha256 }`.
+    #[wasm_bindgen(getter)]
+    pub fn identity(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.identity)
+    }
+
+    /// Switches metrics on or off: off, the pipeline reads no timer and nothing is logged
+    /// (used to measure what the metrics cost).
+    #[wasm_bindgen(js_name = setMetricsEnabled)]
+    pub fn set_metrics_enabled(&mut self, on: bool) {
+        self.metrics = on;
+        if on {
+            self.inner.set_clock(Box::new(PerformanceClock::new()));
+        } else {
+            self.inner.set_clock(Box::new(NullClock));
+        }
+    }
+
+    fn logger(&self) -> Option<Rc<Shared>> {
+        metrics::global().filter(|_| self.metrics)
     }
 
     /// Model facts and the default settings.
@@ -111,6 +263,8 @@ impl WasmSummarizer {
             max_new_tokens: gen.max_new_tokens,
             min_new_tokens: gen.min_new_tokens,
             max_input_tokens: crate::pipeline::DEFAULT_MAX_INPUT_TOKENS,
+            dtype: self.inner.weights_dtype().to_string(),
+            model_bytes: self.inner.model_bytes(),
         })
     }
 
@@ -129,6 +283,14 @@ impl WasmSummarizer {
         on_event: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
         let options = parse_options(&options).map_err(|e| js_error(&e))?;
+        let logger = self.logger();
+        if let Some(s) = &logger {
+            let mut l = s.logger.borrow_mut();
+            l.set_model(self.identity.clone());
+            l.begin_run();
+        }
+        let start_ms = self.inner.clock().now_ms();
+        let (mut planned, mut done) = (0usize, 0usize);
         let mut callback_error = None;
         let mut forward = |event: Event<'_>| -> Flow {
             let Some(f) = on_event.as_ref() else {
@@ -138,6 +300,11 @@ impl WasmSummarizer {
             let set = |k: &str, v: JsValue| {
                 let _ = js_sys::Reflect::set(&obj, &k.into(), &v);
             };
+            match &event {
+                Event::Planned { pass: 0, chunks } => planned = *chunks,
+                Event::ChunkDone { pass: 0, .. } => done += 1,
+                _ => {}
+            }
             match event {
                 Event::Planned { pass, chunks } => {
                     set("type", "planned".into());
@@ -184,7 +351,56 @@ impl WasmSummarizer {
         if let Some(e) = callback_error {
             return Err(e);
         }
-        let summary = result.map_err(|e| js_error(&e))?;
-        to_js(&summary)
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(e) => {
+                if let (Some(s), false) = (&logger, matches!(e, Error::Cancelled)) {
+                    let seconds = (self.inner.clock().now_ms() - start_ms) / 1000.0;
+                    let context = serde_json::json!({
+                        "stage": error_stage(&e),
+                        "kind": e.kind(),
+                        "model": self.identity.id,
+                        "chunk": done,
+                        "chunks": planned,
+                        "inputChars": text.chars().count(),
+                    });
+                    let records = {
+                        let mut l = s.logger.borrow_mut();
+                        let mut r = l.log_error(error_stage(&e), &e.to_string(), context);
+                        r.extend(l.log_total_processing(seconds, planned.max(done), done, 1));
+                        r
+                    };
+                    s.push(records);
+                }
+                return Err(js_error(&e));
+            }
+        };
+        let out = to_js(&summary)?;
+        if let Some(s) = &logger {
+            let count = |f: fn(&crate::pipeline::ChunkSummary) -> usize| -> Vec<Vec<usize>> {
+                summary
+                    .passes
+                    .iter()
+                    .map(|p| p.iter().map(f).collect())
+                    .collect()
+            };
+            let records = {
+                let mut l = s.logger.borrow_mut();
+                let mut r = l.log_run(
+                    &summary.timings,
+                    &count(|c| c.input_ids.len()),
+                    &count(|c| c.output_ids.len()),
+                );
+                r.extend(l.log(crate::metrics::RecordKind::Memory {
+                    memory: memory_reading(self.inner.model_bytes() as u64),
+                }));
+                r
+            };
+            let records = s.push(records);
+            let _ = js_sys::Reflect::set(&out, &"metrics".into(), &to_js(&records)?);
+            let run_id = s.logger.borrow().run_id().to_string();
+            let _ = js_sys::Reflect::set(&out, &"runId".into(), &run_id.into());
+        }
+        Ok(out)
     }
 }

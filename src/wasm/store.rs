@@ -4,6 +4,9 @@
 //! retention drops the lowest keys, and two tabs appending at once never overwrite each other.
 //! A record that fails to parse is skipped and counted, never fatal.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use idb::{Database, DatabaseEvent, Factory, KeyRange, ObjectStoreParams, TransactionMode};
 use wasm_bindgen::JsValue;
 
@@ -16,16 +19,19 @@ const VERSION: u32 = 1;
 pub const DEFAULT_RETENTION: usize = 50_000;
 
 enum Backend {
-    Idb(Database),
+    Idb(Rc<Database>),
     Memory(Vec<String>),
 }
 
 /// Metric records, persisted in IndexedDB when possible.
+///
+/// Methods take `&self` (the state sits in a `RefCell` that is never held across an `await`), so
+/// one store can be shared by the summarizer and JS callers; IndexedDB orders the transactions.
 pub struct MetricsStore {
-    backend: Backend,
+    backend: RefCell<Backend>,
     retention: usize,
     /// Why records are only in memory, when they are.
-    fallback_reason: Option<String>,
+    fallback_reason: RefCell<Option<String>>,
 }
 
 /// Records read back, with how many stored entries could not be parsed.
@@ -43,9 +49,9 @@ impl MetricsStore {
     pub async fn open(name: &str, retention: usize) -> MetricsStore {
         match open_db(name).await {
             Ok(db) => MetricsStore {
-                backend: Backend::Idb(db),
+                backend: RefCell::new(Backend::Idb(Rc::new(db))),
                 retention,
-                fallback_reason: None,
+                fallback_reason: RefCell::new(None),
             },
             Err(reason) => MetricsStore::memory(
                 retention,
@@ -57,35 +63,48 @@ impl MetricsStore {
     /// A store that keeps records in memory only.
     pub fn memory(retention: usize, reason: String) -> MetricsStore {
         MetricsStore {
-            backend: Backend::Memory(Vec::new()),
+            backend: RefCell::new(Backend::Memory(Vec::new())),
             retention,
-            fallback_reason: Some(reason),
+            fallback_reason: RefCell::new(Some(reason)),
         }
     }
 
     /// Why records are kept in memory only, or `None` when they persist in IndexedDB.
-    pub fn fallback_reason(&self) -> Option<&str> {
-        self.fallback_reason.as_deref()
+    pub fn fallback_reason(&self) -> Option<String> {
+        self.fallback_reason.borrow().clone()
+    }
+
+    /// Records kept at most.
+    pub fn retention(&self) -> usize {
+        self.retention
+    }
+
+    fn database(&self) -> Option<Rc<Database>> {
+        match &*self.backend.borrow() {
+            Backend::Idb(db) => Some(db.clone()),
+            Backend::Memory(_) => None,
+        }
     }
 
     /// Appends records; when IndexedDB refuses (for example, storage is full) the store switches
     /// to memory, keeping these records, and reports why.
-    pub async fn append(&mut self, records: &[Record]) {
+    pub async fn append(&self, records: &[Record]) {
         let json: Vec<String> = records
             .iter()
             .filter_map(|r| serde_json::to_string(r).ok())
             .collect();
-        if let Backend::Idb(db) = &self.backend {
-            match append_idb(db, &json, self.retention).await {
+        if let Some(db) = self.database() {
+            match append_idb(&db, &json, self.retention).await {
                 Ok(()) => return,
                 Err(reason) => {
-                    let kept = read_idb(db).await.unwrap_or_default();
-                    self.backend = Backend::Memory(kept);
-                    self.fallback_reason = Some(format!("IndexedDB refused a write ({reason})"));
+                    let kept = read_idb(&db).await.unwrap_or_default();
+                    *self.backend.borrow_mut() = Backend::Memory(kept);
+                    *self.fallback_reason.borrow_mut() =
+                        Some(format!("IndexedDB refused a write ({reason})"));
                 }
             }
         }
-        if let Backend::Memory(items) = &mut self.backend {
+        if let Backend::Memory(items) = &mut *self.backend.borrow_mut() {
             items.extend(json);
             let excess = items.len().saturating_sub(self.retention);
             items.drain(..excess);
@@ -94,9 +113,12 @@ impl MetricsStore {
 
     /// Every stored record, oldest first.
     pub async fn read_all(&self) -> ReadBack {
-        let raw = match &self.backend {
-            Backend::Idb(db) => read_idb(db).await.unwrap_or_default(),
-            Backend::Memory(items) => items.clone(),
+        let raw = match self.database() {
+            Some(db) => read_idb(&db).await.unwrap_or_default(),
+            None => match &*self.backend.borrow() {
+                Backend::Memory(items) => items.clone(),
+                Backend::Idb(_) => Vec::new(),
+            },
         };
         let mut records = Vec::with_capacity(raw.len());
         let mut corrupt = 0;
@@ -110,9 +132,9 @@ impl MetricsStore {
     }
 
     /// Deletes every record.
-    pub async fn clear(&mut self) -> Result<(), String> {
-        match &mut self.backend {
-            Backend::Idb(db) => {
+    pub async fn clear(&self) -> Result<(), String> {
+        match self.database() {
+            Some(db) => {
                 let tx = db
                     .transaction(&[STORE], TransactionMode::ReadWrite)
                     .map_err(describe)?;
@@ -121,8 +143,10 @@ impl MetricsStore {
                 tx.commit().map_err(describe)?.await.map_err(describe)?;
                 Ok(())
             }
-            Backend::Memory(items) => {
-                items.clear();
+            None => {
+                if let Backend::Memory(items) = &mut *self.backend.borrow_mut() {
+                    items.clear();
+                }
                 Ok(())
             }
         }
@@ -130,7 +154,7 @@ impl MetricsStore {
 
     /// Closes the database connection (tests reopen it to prove records persist).
     pub fn close(&self) {
-        if let Backend::Idb(db) = &self.backend {
+        if let Some(db) = self.database() {
             db.close();
         }
     }
