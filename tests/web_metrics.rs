@@ -229,7 +229,11 @@ async fn the_summarizer_logs_every_stage_by_itself() {
     assert!(records.iter().any(|r| r["type"] == "memory"
         && r["memory"]["peakBytes"].as_f64() >= r["memory"]["currentBytes"].as_f64()));
 
-    // Every stage is also a User Timing measure, visible in the profiler.
+    // Every stage is also a User Timing measure, visible in the profiler (queued during the run,
+    // reported when the logger flushes, as the worker does right after posting the summary).
+    let none_yet = perf.get_entries_by_name("t5:encode").length();
+    assert_eq!(none_yet, 0, "measures wait until the summary is out");
+    logger.flush().await;
     let names: Vec<String> = perf
         .get_entries_by_type("measure")
         .iter()

@@ -2,8 +2,9 @@
 //
 // Nothing here touches the model directly; everything goes through summarizer.js. The text in
 // the textarea is never cleared or altered, whatever fails.
-import { Summarizer } from './summarizer.js';
+import { Summarizer, getPerformanceLogger } from './summarizer.js';
 import { MODELS, resolveModel } from './models.js';
+import { renderDashboard } from './dashboard.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -20,7 +21,20 @@ const ui = {
   minNew: $('min-new-tokens'),
   maxInput: $('max-input-tokens'),
   refine: $('refine'),
+  notice: $('metrics-notice'),
+  alerts: $('perf-alerts'),
+  alertList: $('alert-list'),
+  dashboard: $('dashboard'),
+  metricsStatus: $('metrics-status'),
+  charts: $('charts'),
+  downloadJson: $('download-json'),
+  downloadLog: $('download-log'),
+  clearMetrics: $('clear-metrics'),
+  minTps: $('min-tps'),
+  maxLoad: $('max-load'),
+  maxError: $('max-error'),
 };
+const THRESHOLDS_KEY = 't5-summarizer-thresholds';
 
 let summarizer = null;
 let running = null; // AbortController of the current run
@@ -63,15 +77,171 @@ function settings() {
   };
 }
 
+// ---- Performance metrics -------------------------------------------------------------------
+// The worker logs every load and run to IndexedDB by itself. The page opens the same database
+// through its own logger to draw the dashboard and export; when the worker could not persist
+// (IndexedDB blocked or full), the page keeps the worker's records in its own logger instead.
+
+let pageLogger = null;
+function metricsLogger() {
+  pageLogger ??= getPerformanceLogger({ thresholds: thresholds() }).catch((err) => {
+    showNotice(`Performance metrics are unavailable on this page (${err?.message ?? err}).`);
+    return null;
+  });
+  return pageLogger;
+}
+
+function showNotice(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = !text;
+}
+
+function storageNotice(storage) {
+  if (storage && !storage.persistent) {
+    showNotice(`Performance records are kept in memory only and will be lost when this page closes: ${storage.reason}.`);
+  }
+}
+
+function thresholds() {
+  let saved = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(THRESHOLDS_KEY) ?? '{}') ?? {};
+  } catch {
+    saved = {};
+  }
+  return {
+    minTokensPerSecond: saved.minTokensPerSecond ?? null,
+    maxLoadSeconds: saved.maxLoadSeconds ?? null,
+    maxErrorRatePercent: saved.maxErrorRatePercent ?? null,
+  };
+}
+
+function readThreshold(input) {
+  if (input.value.trim() === '') return null;
+  const n = Number(input.value);
+  if (!Number.isFinite(n) || n < Number(input.min) || (input.max && n > Number(input.max))) {
+    throw new Error(`${input.labels[0].textContent}: enter a number from ${input.min}${input.max ? ` to ${input.max}` : ' up'}.`);
+  }
+  return n;
+}
+
+async function saveThresholds() {
+  let t;
+  try {
+    t = { minTokensPerSecond: readThreshold(ui.minTps), maxLoadSeconds: readThreshold(ui.maxLoad), maxErrorRatePercent: readThreshold(ui.maxError) };
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  showError('');
+  try {
+    localStorage.setItem(THRESHOLDS_KEY, JSON.stringify(t));
+  } catch {
+    // Storage blocked: the thresholds still apply to this page.
+  }
+  (await metricsLogger())?.set_thresholds(t);
+  await summarizer?.setThresholds(t).catch(() => {});
+}
+
+function showAlerts(records) {
+  for (const r of records.filter((x) => x.type === 'alert')) {
+    ui.alertList.prepend(Object.assign(document.createElement('li'), { textContent: `${new Date(r.timestamp).toLocaleTimeString()} · ${r.model.id}: ${r.message}` }));
+    ui.alerts.hidden = false;
+  }
+}
+
+async function onMetrics(records, storage) {
+  showAlerts(records);
+  storageNotice(storage);
+  if (storage && !storage.persistent) (await metricsLogger())?.ingest(records);
+  if (ui.dashboard.open) refreshDashboard();
+}
+
+let refreshing = null;
+let refreshAgain = false;
+function refreshDashboard() {
+  if (refreshing) {
+    // Records arrived while drawing: draw once more when this pass ends.
+    refreshAgain = true;
+    return refreshing;
+  }
+  refreshing = (async () => {
+    try {
+      const logger = await metricsLogger();
+      if (!logger) {
+        ui.metricsStatus.textContent = 'Performance metrics are unavailable on this page.';
+        return;
+      }
+      const records = await logger.records();
+      const summary = await logger.get_performance_summary();
+      const status = logger.storage_status();
+      const where = status.persistent
+        ? `stored in this browser (IndexedDB; the newest ${status.retention.toLocaleString()} are kept)`
+        : `kept in memory only: ${status.reason}`;
+      const corrupt = status.corruptRecords ? ` ${status.corruptRecords} unreadable record(s) were skipped.` : '';
+      ui.metricsStatus.textContent = `${records.length.toLocaleString()} performance records, ${where}.${corrupt}`;
+      if (!status.persistent) storageNotice(status);
+      renderDashboard(ui.charts, { records, summary });
+    } catch (err) {
+      ui.metricsStatus.textContent = `The dashboard could not be drawn: ${err?.message ?? err}`;
+    } finally {
+      refreshing = null;
+      if (refreshAgain) {
+        refreshAgain = false;
+        refreshDashboard();
+      }
+    }
+  })();
+  return refreshing;
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+async function exportMetrics(kind) {
+  const logger = await metricsLogger();
+  if (!logger) return;
+  try {
+    if (kind === 'json') download('performance_metrics.json', await logger.export_json(), 'application/json');
+    else download('performance.log', await logger.export_log(), 'text/plain');
+  } catch (err) {
+    showError(`The export failed: ${err?.message ?? err}`);
+  }
+}
+
+async function clearMetrics() {
+  const logger = await metricsLogger();
+  if (!logger) return;
+  const n = (await logger.records()).length;
+  if (!confirm(`Delete all ${n.toLocaleString()} stored performance records? This cannot be undone.`)) return;
+  try {
+    await logger.clear();
+  } catch (err) {
+    showError(`The metrics could not be cleared: ${err?.message ?? err}`);
+  }
+  ui.alertList.replaceChildren();
+  ui.alerts.hidden = true;
+  await refreshDashboard();
+}
+
 async function getSummarizer(signal) {
   const wanted = resolveModel(ui.model.value);
   if (summarizer && summarizer.model.baseUrl === wanted.baseUrl) return summarizer;
   summarizer?.destroy();
   summarizer = null;
   setStatus(`Loading ${wanted.label}…`);
+  const logger = await metricsLogger();
   const s = await Summarizer.create({
     model: wanted,
     signal,
+    metrics: { sessionId: logger?.sessionId, thresholds: thresholds() },
+    onMetrics,
     monitor(m) {
       m.addEventListener('downloadprogress', (e) => {
         ui.progress.value = e.loaded;
@@ -151,6 +321,10 @@ async function summarize() {
     if (err?.name === 'AbortError') {
       setStatus('Cancelled.');
     } else {
+      if (err?.kind === 'crash' || err?.kind === 'worker') {
+        // The worker died with its logger: record the crash from the page.
+        (await metricsLogger())?.log_error(err, { stage: 'worker', kind: err.kind, model: ui.model.value });
+      }
       setStatus('');
       showError(err?.message ?? String(err));
       if (!summarizer?.info || err?.kind === 'download' || err?.kind === 'model-file') {
@@ -199,7 +373,21 @@ function setupDrop() {
   });
 }
 
+function setupMetrics() {
+  const t = thresholds();
+  ui.minTps.value = t.minTokensPerSecond ?? '';
+  ui.maxLoad.value = t.maxLoadSeconds ?? '';
+  ui.maxError.value = t.maxErrorRatePercent ?? '';
+  for (const input of [ui.minTps, ui.maxLoad, ui.maxError]) input.addEventListener('change', saveThresholds);
+  ui.dashboard.addEventListener('toggle', () => ui.dashboard.open && refreshDashboard());
+  ui.downloadJson.addEventListener('click', () => exportMetrics('json'));
+  ui.downloadLog.addEventListener('click', () => exportMetrics('log'));
+  ui.clearMetrics.addEventListener('click', clearMetrics);
+  metricsLogger().then((logger) => logger && storageNotice(logger.storage_status()));
+}
+
 fillModelPicker();
+setupMetrics();
 setupDrop();
 updateCount();
 ui.text.addEventListener('input', updateCount);

@@ -48,6 +48,99 @@ export interface DetailedSummary {
   text: string;
   /** Chunk summaries of each pass; the last pass produced `text`. */
   passes: ChunkSummary[][];
+  /** Metric records this run logged (absent when metrics are off). */
+  metrics?: MetricRecord[];
+  /** Run id the records carry. */
+  runId?: string;
+}
+
+/** Alert limits: a breach adds an `alert` record. */
+export interface Thresholds {
+  minTokensPerSecond?: number | null;
+  maxLoadSeconds?: number | null;
+  maxErrorRatePercent?: number | null;
+}
+
+export interface ModelIdentity {
+  id: string;
+  url: string | null;
+  revision: string | null;
+  dtype: string | null;
+  sha256: string | null;
+}
+
+export interface MemoryFigures {
+  currentBytes: number;
+  peakBytes: number;
+  linearMemoryBytes: number | null;
+  modelBytes: number;
+  jsHeapBytes: number | null;
+}
+
+interface RecordEnvelope {
+  schemaVersion: 1;
+  /** Unix ms: performance.timeOrigin + performance.now(). */
+  timestamp: number;
+  sessionId: string;
+  runId: string;
+  model: ModelIdentity;
+  appVersion: string;
+  environment: { userAgent: string; hardwareConcurrency: number | null; crossOriginIsolated: boolean };
+}
+
+/** One stored measurement; the layout is www/performance_metrics.schema.json. */
+export type MetricRecord = RecordEnvelope &
+  (
+    | {
+        type: 'model_loading';
+        loadSeconds: number;
+        parseSeconds: number | null;
+        hashSeconds: number | null;
+        device: { backend: string; simd: boolean; threads: number };
+        files: { file: string; bytes: number; cacheHit: boolean; fetchSeconds: number }[];
+        memoryBefore: MemoryFigures | null;
+        memoryAfter: MemoryFigures;
+        modelSizeBytes: number | null;
+      }
+    | {
+        type: 'inference';
+        chunkId: string;
+        encoderSeconds: number | null;
+        timeToFirstTokenSeconds: number | null;
+        decodeSeconds: number | null;
+        tokenSeconds: number[];
+        inferenceSeconds: number;
+        inputChars: number;
+        outputChars: number;
+        inputTokens: number | null;
+        outputTokens: number | null;
+        charsPerSecond: number;
+        tokensPerSecond: number | null;
+      }
+    | { type: 'preprocessing'; operation: string; seconds: number; textLength: number; chunkCount: number; charsPerSecond: number }
+    | {
+        type: 'total_processing';
+        totalSeconds: number;
+        chunkCount: number;
+        successCount: number;
+        errorCount: number;
+        errorRatePercent: number;
+        avgSecondsPerChunk: number;
+      }
+    | { type: 'memory'; memory: MemoryFigures }
+    | { type: 'error'; stage: string; message: string; context: Record<string, unknown> }
+    | { type: 'alert'; metric: string; direction: 'above' | 'below'; threshold: number; value: number; message: string }
+  );
+
+export interface StorageStatus {
+  /** True when records persist in IndexedDB. */
+  persistent: boolean;
+  /** Why records are kept in memory only, when they are. */
+  reason: string | null;
+  database: string;
+  retention: number;
+  corruptRecords: number;
+  sessionId: string;
 }
 
 export declare class ModelProgressEvent extends Event {
@@ -66,6 +159,10 @@ export interface CreateMonitor extends EventTarget {
 
 export interface CreateOptions extends GenerationOptions {
   model?: ModelChoice;
+  /** false switches performance logging off; else where and how the worker logs. */
+  metrics?: false | { sessionId?: string; thresholds?: Thresholds; database?: string };
+  /** Every batch of metric records the worker logs (load, each run, failures). */
+  onMetrics?: (records: MetricRecord[], storage: StorageStatus) => void;
   monitor?: (m: CreateMonitor) => void;
   signal?: AbortSignal;
 }
@@ -80,6 +177,10 @@ export interface ModelInfo {
   maxNewTokens: number;
   minNewTokens: number;
   maxInputTokens: number;
+  /** Precision of the weights file. */
+  dtype: string;
+  /** Bytes of the model's tensors in memory. */
+  modelBytes: number;
 }
 
 /** Errors thrown by the API carry a machine-readable kind. */
@@ -95,9 +196,26 @@ export declare class Summarizer {
   readonly info: ModelInfo | null;
   readonly files: { file: string; bytes: number; cached: boolean; cacheError?: string }[];
   readonly simd: boolean;
+  readonly identity: ModelIdentity | null;
+  readonly storage: StorageStatus | null;
+  setThresholds(thresholds: Thresholds): Promise<void>;
   summarize(text: string, options?: SummarizeOptions): Promise<string>;
   summarizeDetailed(text: string, options?: SummarizeOptions): Promise<DetailedSummary>;
   /** Pieces concatenate to `summarize(text, { refine: false })`. */
   summarizeStreaming(text: string, options?: SummarizeOptions): ReadableStream<string>;
   destroy(): void;
 }
+
+/**
+ * The performance logger of the calling scope (the seed's `get_performance_logger()`), loading
+ * the wasm module there if needed. Its methods (log_model_loading, log_inference_performance,
+ * log_preprocessing, log_total_processing, log_error, log_memory, get_performance_summary,
+ * records, export_json, export_log, clear, storage_status, set_thresholds) are declared in
+ * pkg/t5_summarizer.d.ts.
+ */
+export declare function getPerformanceLogger(options?: {
+  database?: string;
+  retention?: number;
+  sessionId?: string;
+  thresholds?: Thresholds;
+}): Promise<import('./pkg/t5_summarizer.js').PerformanceLogger>;

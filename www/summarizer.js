@@ -12,6 +12,18 @@ import { resolveModel } from './models.js';
 import { allCached } from './model-files.js';
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+const PKG_URL = new URL('./pkg/t5_summarizer.js', import.meta.url);
+
+/**
+ * The performance logger of this scope (page or worker), the seed's `get_performance_logger()`:
+ * loads the wasm module here if needed. Options (first call only): `database`, `retention`,
+ * `sessionId`, `thresholds`. See the `PerformanceLogger` declarations in pkg/t5_summarizer.d.ts.
+ */
+export async function getPerformanceLogger(options) {
+  const pkg = await import(PKG_URL.href);
+  await pkg.default();
+  return pkg.get_performance_logger(options);
+}
 
 /** Progress of a model download or load, dispatched as `downloadprogress`. */
 export class ModelProgressEvent extends Event {
@@ -50,12 +62,18 @@ export class Summarizer {
   #ready = false;
   #destroyed = false;
   #monitor;
+  #metrics;
+  #onMetrics;
   /** Model facts and defaults reported by the worker once loaded. */
   info = null;
   /** Per-file download facts of the last load: { file, bytes, cached, cacheError }. */
   files = [];
   /** Whether the wasm build uses SIMD128. */
   simd = false;
+  /** Model identity metric records carry: { id, url, revision, dtype, sha256 }. */
+  identity = null;
+  /** Where the worker keeps metric records: { persistent, reason, database, ... } or null. */
+  storage = null;
 
   /**
    * 'unavailable' when this browser lacks WebAssembly or module workers, 'available' when the
@@ -69,11 +87,15 @@ export class Summarizer {
 
   /**
    * Loads a model. Options: `model` (catalog id, base URL or { baseUrl, files }), `monitor(m)`
-   * (m dispatches `downloadprogress`), `signal`, and defaults for every summarize call
+   * (m dispatches `downloadprogress`), `signal`, `metrics` (false to switch performance logging
+   * off, or { sessionId, thresholds, database }), `onMetrics(records, storage)` (called with
+   * every batch of metric records the worker logs), and defaults for every summarize call
    * (`maxNewTokens`, `minNewTokens`, `maxInputTokens`, `prefix`, `refine`).
    */
-  static async create({ model, monitor, signal, ...defaults } = {}) {
+  static async create({ model, monitor, signal, metrics, onMetrics, ...defaults } = {}) {
     const s = new Summarizer(resolveModel(model), defaults);
+    s.#metrics = metrics === false ? false : { ...(metrics ?? {}) };
+    s.#onMetrics = onMetrics;
     if (monitor) monitor(s.#monitor);
     try {
       await s.#load(signal);
@@ -104,7 +126,10 @@ export class Summarizer {
     return result.text;
   }
 
-  /** Like `summarize`, but resolves to { text, passes } with every chunk's ids and summary. */
+  /**
+   * Like `summarize`, but resolves to { text, passes, metrics, runId }: every chunk's ids and
+   * summary, and the metric records the run logged (absent with `metrics: false`).
+   */
   async summarizeDetailed(text, { signal, onProgress, ...options } = {}) {
     this.#checkAlive();
     if (signal?.aborted) throw abortError(signal);
@@ -139,6 +164,17 @@ export class Summarizer {
     });
   }
 
+  /**
+   * Sets the alert limits ({ minTokensPerSecond, maxLoadSeconds, maxErrorRatePercent }); a
+   * breach adds an `alert` record to the run's metrics.
+   */
+  async setThresholds(thresholds) {
+    this.#checkAlive();
+    if (this.#metrics === false) return;
+    this.#metrics.thresholds = thresholds;
+    if (this.#worker && this.#ready) await this.#request({ type: 'thresholds', thresholds });
+  }
+
   /** Stops the worker and frees the model. The object cannot be used afterwards. */
   destroy() {
     this.#destroyed = true;
@@ -152,6 +188,15 @@ export class Summarizer {
   #spawn() {
     const worker = new Worker(WORKER_URL, { type: 'module' });
     worker.onmessage = ({ data }) => {
+      if (data.type === 'records') {
+        if (data.storage) this.storage = data.storage;
+        try {
+          this.#onMetrics?.(data.records, data.storage);
+        } catch (err) {
+          console.warn('onMetrics threw', err);
+        }
+        return;
+      }
       const p = this.#pending.get(data.id);
       if (!p) return;
       if (data.type === 'result' || data.type === 'loaded') {
@@ -230,8 +275,10 @@ export class Summarizer {
         new ModelProgressEvent('downloadprogress', { loaded, phase: e.phase, file: e.file, bytesLoaded, bytesTotal }),
       );
     };
-    const loaded = await this.#request({ type: 'load', model: this.#model }, { signal, onEvent: report });
+    const loaded = await this.#request({ type: 'load', model: this.#model, metrics: this.#metrics }, { signal, onEvent: report });
     this.info = loaded.info;
+    this.identity = loaded.identity;
+    this.storage = loaded.storage;
     this.files = loaded.files;
     this.simd = loaded.simd;
     this.#ready = true;

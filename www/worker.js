@@ -1,18 +1,22 @@
-// The module Web Worker that owns the wasm summarizer: loads model files, runs summaries, and
-// reports progress. All heavy work happens here so the page never freezes.
+// The module Web Worker that owns the wasm summarizer: loads model files, runs summaries, logs
+// performance, and reports progress. All heavy work happens here so the page never freezes.
 //
 // Protocol (every message carries the request `id`):
-//   page → worker  { type: 'load', model }            model as resolved by models.js
+//   page → worker  { type: 'load', model, metrics }     model as resolved by models.js; metrics:
+//                                                       false, or { sessionId, thresholds, database }
 //                  { type: 'summarize', text, options }
+//                  { type: 'thresholds', thresholds }
 //   worker → page  { type: 'progress', phase: 'download' | 'load', file?, loaded?, total? }
 //                  { type: 'event', event }           events from WasmSummarizer.summarize
-//                  { type: 'loaded', info, files }    { type: 'result', summary }
+//                  { type: 'loaded', info, files, simd, identity }   { type: 'result', summary }
+//                  { type: 'records', records, storage }   metric records just logged
 //                  { type: 'error', message, kind, fatal }   fatal: the wasm instance is unusable
-import init, { WasmSummarizer, simdEnabled } from './pkg/t5_summarizer.js';
+import init, { WasmSummarizer, simdEnabled, get_performance_logger } from './pkg/t5_summarizer.js';
 import { evict, fetchFile } from './model-files.js';
 
 const ready = init();
 let summarizer = null;
+let logger = null; // the worker's performance logger, once a load asked for metrics
 
 function post(id, message) {
   self.postMessage({ id, ...message });
@@ -27,52 +31,135 @@ function describe(err) {
   return { message, kind: fatal ? 'crash' : err?.kind ?? 'internal', fatal };
 }
 
-async function load(id, model) {
+/**
+ * Waits until freshly logged records are stored, then sends them to the page (for alerts, live
+ * charts, and storage fallback): when the page receives them, they are in IndexedDB.
+ */
+async function report(id, records) {
+  if (!logger || !records?.length) return;
+  await logger.flush();
+  post(id, { type: 'records', records, storage: logger.storage_status() });
+}
+
+async function openLogger(metrics) {
+  if (metrics === false) return null;
+  // Opened once per worker; later loads only update the thresholds.
+  logger ??= await get_performance_logger({
+    ...(metrics?.sessionId ? { sessionId: metrics.sessionId } : {}),
+    ...(metrics?.database ? { database: metrics.database } : {}),
+  });
+  if (metrics?.thresholds) logger.set_thresholds(metrics.thresholds);
+  return logger;
+}
+
+/** SHA-256 of the weights, hex, with the seconds it took; null where WebCrypto is missing. */
+async function sha256(bytes) {
+  if (!globalThis.crypto?.subtle) return { sha256: null, hashSeconds: null };
+  const t0 = performance.now();
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  const hashSeconds = (performance.now() - t0) / 1000;
+  return { sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), hashSeconds };
+}
+
+async function load(id, model, metrics) {
   if (summarizer) {
     summarizer.free();
     summarizer = null;
   }
+  await openLogger(metrics);
   const names = ['config', 'tokenizer', 'weights'];
-  const results = await Promise.all(
-    names.map((key) =>
-      fetchFile(model.urls[key], model.files[key], {
-        onProgress: (p) => post(id, { type: 'progress', phase: 'download', ...p }),
+  const startedAt = performance.now();
+  let results;
+  try {
+    results = await Promise.all(
+      names.map(async (key) => {
+        const t0 = performance.now();
+        const r = await fetchFile(model.urls[key], model.files[key], {
+          onProgress: (p) => post(id, { type: 'progress', phase: 'download', ...p }),
+        });
+        return { ...r, fetchSeconds: (performance.now() - t0) / 1000 };
       }),
-    ),
-  );
+    );
+  } catch (err) {
+    if (logger) {
+      logger.begin_run();
+      await report(id, logger.log_error(err, { stage: 'download', kind: err?.kind ?? 'download', model: model.id, file: err?.file ?? null, url: err?.url ?? null }));
+    }
+    throw err;
+  }
   post(id, { type: 'progress', phase: 'load' });
   const [config, tokenizer, weights] = results.map((r) => r.bytes);
+  const files = names.map((key, i) => ({
+    file: model.files[key],
+    bytes: results[i].bytes.length,
+    cacheHit: results[i].cached,
+    fetchSeconds: results[i].fetchSeconds,
+  }));
+  const hash = logger ? await sha256(weights) : { sha256: null, hashSeconds: null };
+  const revision = /\/resolve\/([^/]+)\//.exec(model.baseUrl)?.[1] ?? null;
   try {
-    summarizer = new WasmSummarizer(config, tokenizer, weights, model.files.weights);
+    summarizer = new WasmSummarizer(config, tokenizer, weights, {
+      weightsName: model.files.weights,
+      id: model.id,
+      url: model.baseUrl,
+      revision,
+      sha256: hash.sha256,
+      hashSeconds: hash.hashSeconds,
+      files,
+      startedAt,
+      metrics: Boolean(logger),
+    });
   } catch (err) {
+    if (logger) await report(id, logger.lastRecords);
     // A cached copy that does not parse would fail forever: drop it so a retry downloads anew.
     await evict(names.map((k) => model.urls[k]));
     throw err;
   }
-  const files = names.map((key, i) => ({
+  await report(id, summarizer.loadRecords);
+  const fileFacts = names.map((key, i) => ({
     file: model.files[key],
     bytes: results[i].bytes.length,
     cached: results[i].cached,
     cacheError: results[i].cacheError,
   }));
-  post(id, { type: 'loaded', info: summarizer.info(), files, simd: simdEnabled() });
+  post(id, {
+    type: 'loaded',
+    info: summarizer.info(),
+    files: fileFacts,
+    simd: simdEnabled(),
+    identity: summarizer.identity,
+    storage: logger?.storage_status() ?? null,
+  });
 }
 
-function summarize(id, text, options) {
+async function summarize(id, text, options) {
   if (!summarizer) throw Object.assign(new Error('No model is loaded.'), { kind: 'no-model' });
-  const summary = summarizer.summarize(text, options ?? undefined, (event) => {
-    post(id, { type: 'event', event });
-  });
+  let summary;
+  try {
+    summary = summarizer.summarize(text, options ?? undefined, (event) => {
+      post(id, { type: 'event', event });
+    });
+  } catch (err) {
+    // The summarizer logged the failure (an error and the request's total); pass them on.
+    if (logger && !(err instanceof WebAssembly.RuntimeError)) await report(id, logger.lastRecords);
+    throw err;
+  }
+  // The summary goes out first; its records are stored and sent right after (about a
+  // millisecond), so storage never delays the result.
   post(id, { type: 'result', summary });
+  await report(id, summary.metrics);
 }
 
 self.onmessage = async ({ data }) => {
   const { id, type } = data;
   try {
     await ready;
-    if (type === 'load') await load(id, data.model);
-    else if (type === 'summarize') summarize(id, data.text, data.options);
-    else throw new Error(`unknown request ${type}`);
+    if (type === 'load') await load(id, data.model, data.metrics);
+    else if (type === 'summarize') await summarize(id, data.text, data.options);
+    else if (type === 'thresholds') {
+      logger?.set_thresholds(data.thresholds ?? {});
+      post(id, { type: 'result', summary: null });
+    } else throw new Error(`unknown request ${type}`);
   } catch (err) {
     if (err instanceof WebAssembly.RuntimeError) summarizer = null;
     post(id, { type: 'error', ...describe(err) });

@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) logger: RefCell<PerformanceLogger>,
     store: MetricsStore,
     pending: RefCell<Vec<Record>>,
+    /// The records of the latest `push` (what the last logged event produced).
+    pub(crate) last: RefCell<Vec<Record>>,
     /// Records that could not be parsed at the last read.
     corrupt: Cell<usize>,
     database: String,
@@ -50,10 +52,19 @@ fn js_err(message: impl std::fmt::Display) -> JsValue {
     js_sys::Error::new(&message.to_string()).into()
 }
 
+/// A small JS object of `value` (serde-wasm-bindgen, JSON-compatible: maps become objects).
 pub(crate) fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(js_err)
+}
+
+/// A JS value of bulk data (record arrays, summaries), built by the browser's `JSON.parse` from
+/// one string: one boundary crossing instead of one per field, several times faster than
+/// serde-wasm-bindgen here, which matters for the logger's overhead.
+pub(crate) fn bulk_to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    let json = serde_json::to_string(value).map_err(js_err)?;
+    js_sys::JSON::parse(&json)
 }
 
 /// Reads a JS value as JSON into `T` (strict: unknown fields are errors where `T` says so).
@@ -157,6 +168,7 @@ impl Shared {
             logger: RefCell::new(logger),
             store,
             pending: RefCell::new(Vec::new()),
+            last: RefCell::new(Vec::new()),
             corrupt: Cell::new(0),
             database,
         }))
@@ -165,6 +177,7 @@ impl Shared {
     /// Queues `records` for the store and starts writing them; returns them.
     pub(crate) fn push(self: &Rc<Self>, records: Vec<Record>) -> Vec<Record> {
         self.pending.borrow_mut().extend(records.iter().cloned());
+        self.last.replace(records.clone());
         let this = self.clone();
         wasm_bindgen_futures::spawn_local(async move { this.flush().await });
         records
@@ -173,6 +186,7 @@ impl Shared {
     /// Writes every queued record. Batches are taken in order and IndexedDB runs transactions
     /// on the same store in creation order, so records land in the order they were logged.
     async fn flush(&self) {
+        super::clock::flush_user_timing();
         loop {
             let batch = std::mem::take(&mut *self.pending.borrow_mut());
             if batch.is_empty() {
@@ -322,7 +336,7 @@ impl JsPerformanceLogger {
                 model_size_bytes: None,
             })
         });
-        to_js(&self.shared.push(records))
+        bulk_to_js(&self.shared.push(records))
     }
 
     /// `log_inference_performance(model, seconds, input_len, output_len, chunk_id)`: one call
@@ -339,7 +353,7 @@ impl JsPerformanceLogger {
         let records = self.shared.with_model(model, |l| {
             l.log_inference_call(&chunk, seconds, input_len, output_len)
         });
-        to_js(&self.shared.push(records))
+        bulk_to_js(&self.shared.push(records))
     }
 
     /// `log_preprocessing(operation, seconds, text_length, chunk_count)`.
@@ -356,7 +370,7 @@ impl JsPerformanceLogger {
             text_length,
             chunk_count.unwrap_or(0),
         );
-        to_js(&self.shared.push(records))
+        bulk_to_js(&self.shared.push(records))
     }
 
     /// `log_total_processing(seconds, chunk_count, success_count, error_count)`.
@@ -373,7 +387,7 @@ impl JsPerformanceLogger {
             success_count,
             error_count,
         );
-        to_js(&self.shared.push(records))
+        bulk_to_js(&self.shared.push(records))
     }
 
     /// `log_error(error, context)`: `error` is an Error or a message; `context` an object whose
@@ -399,7 +413,7 @@ impl JsPerformanceLogger {
             .logger
             .borrow_mut()
             .log_error(&stage, &message, context);
-        to_js(&self.shared.push(records))
+        bulk_to_js(&self.shared.push(records))
     }
 
     /// `log_memory(model_bytes)`: current and peak Rust heap, wasm linear memory and the JS heap
@@ -411,7 +425,7 @@ impl JsPerformanceLogger {
             .logger
             .borrow_mut()
             .log(crate::metrics::RecordKind::Memory { memory });
-        to_js(&self.shared.push(records))
+        bulk_to_js(&self.shared.push(records))
     }
 
     /// Adds records produced elsewhere (another worker whose storage failed) as they are.
@@ -422,6 +436,13 @@ impl JsPerformanceLogger {
         Ok(n)
     }
 
+    /// The records the latest logged event produced (for example, a failed summarize's error and
+    /// total), without reading the store.
+    #[wasm_bindgen(getter, js_name = lastRecords)]
+    pub fn last_records(&self) -> Result<JsValue, JsValue> {
+        bulk_to_js(&*self.shared.last.borrow())
+    }
+
     /// Waits until every record logged so far is stored.
     pub async fn flush(&self) {
         self.shared.flush().await;
@@ -430,13 +451,13 @@ impl JsPerformanceLogger {
     /// Every stored record, oldest first (unreadable ones are skipped and counted in
     /// `storage_status().corruptRecords`).
     pub async fn records(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.shared.read().await)
+        bulk_to_js(&self.shared.read().await)
     }
 
     /// `get_performance_summary()`: per stage count, mean, p50, p95, min, max; success and
     /// error rates; tokens/s.
     pub async fn get_performance_summary(&self) -> Result<JsValue, JsValue> {
-        to_js(&performance_summary(&self.shared.read().await))
+        bulk_to_js(&performance_summary(&self.shared.read().await))
     }
 
     /// The text of `performance_metrics.json`: every record and the summary.

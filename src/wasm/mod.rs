@@ -26,6 +26,13 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Reports the stage User Timing measures queued by the last summarize to
+/// `performance.measure` (the logger's `flush()` does this too).
+#[wasm_bindgen(js_name = flushUserTiming)]
+pub fn flush_user_timing() {
+    clock::flush_user_timing();
+}
+
 /// Whether this build was compiled with WebAssembly SIMD128.
 #[wasm_bindgen(js_name = simdEnabled)]
 pub fn simd_enabled() -> bool {
@@ -39,7 +46,7 @@ fn js_error(err: &Error) -> JsValue {
     e.into()
 }
 
-use metrics::to_js;
+use metrics::{bulk_to_js, to_js};
 
 /// Reads summarize options from a JS object. Goes through JSON rather than serde-wasm-bindgen,
 /// which only looks up known keys and so would silently ignore a misspelled option.
@@ -220,7 +227,7 @@ impl WasmSummarizer {
     /// The records the load produced (empty when no logger was open).
     #[wasm_bindgen(getter, js_name = loadRecords)]
     pub fn load_records(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.load_records)
+        bulk_to_js(&self.load_records)
     }
 
     /// The model identity records carry: `{ id, url, revision, dtype, sha256 }`.
@@ -282,13 +289,31 @@ impl WasmSummarizer {
         options: JsValue,
         on_event: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
-        let options = parse_options(&options).map_err(|e| js_error(&e))?;
+        // Stage marks a previous run queued, if nobody flushed them.
+        clock::flush_user_timing();
         let logger = self.logger();
         if let Some(s) = &logger {
+            s.last.replace(Vec::new());
             let mut l = s.logger.borrow_mut();
             l.set_model(self.identity.clone());
             l.begin_run();
         }
+        let options = match parse_options(&options) {
+            Ok(options) => options,
+            Err(e) => {
+                if let Some(s) = &logger {
+                    let context = serde_json::json!({
+                        "stage": "input", "kind": e.kind(), "model": self.identity.id,
+                    });
+                    let records = s
+                        .logger
+                        .borrow_mut()
+                        .log_error("input", &e.to_string(), context);
+                    s.push(records);
+                }
+                return Err(js_error(&e));
+            }
+        };
         let start_ms = self.inner.clock().now_ms();
         let (mut planned, mut done) = (0usize, 0usize);
         let mut callback_error = None;
@@ -375,7 +400,7 @@ impl WasmSummarizer {
                 return Err(js_error(&e));
             }
         };
-        let out = to_js(&summary)?;
+        let out = bulk_to_js(&summary)?;
         if let Some(s) = &logger {
             let count = |f: fn(&crate::pipeline::ChunkSummary) -> usize| -> Vec<Vec<usize>> {
                 summary
@@ -397,7 +422,7 @@ impl WasmSummarizer {
                 r
             };
             let records = s.push(records);
-            let _ = js_sys::Reflect::set(&out, &"metrics".into(), &to_js(&records)?);
+            let _ = js_sys::Reflect::set(&out, &"metrics".into(), &bulk_to_js(&records)?);
             let run_id = s.logger.borrow().run_id().to_string();
             let _ = js_sys::Reflect::set(&out, &"runId".into(), &run_id.into());
         }

@@ -79,7 +79,7 @@ export function controls(page) {
     cancel: page.getByRole('button', { name: 'Cancel' }),
     summary: page.getByRole('region', { name: 'Summary' }),
     progress: page.getByRole('progressbar', { name: 'Progress' }),
-    model: page.getByLabel('Model'),
+    model: page.getByLabel('Model', { exact: true }),
     status: page.getByRole('status'),
     alert: page.getByRole('alert'),
     maxNew: page.getByLabel('Max new tokens per chunk'),

@@ -1,0 +1,67 @@
+// Measures what the performance logger costs on a full summarize, in headless Chromium, inside a
+// module worker as in the app: the same text summarized with metrics on and off, alternating.
+// Prints medians, spread and the overhead in percent, and one JSON line.
+//
+//   node tools/bench/logger-overhead.mjs [model dir = tests/fixtures/tiny-t5] [reps = 15]
+import path from 'node:path';
+import fs from 'node:fs';
+import { chromium } from '../../tests/page/node_modules/playwright-core/index.mjs';
+import { startServer } from '../serve.mjs';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const [dir = path.join(root, 'tests/fixtures/tiny-t5'), reps = '15'] = process.argv.slice(2);
+const text = fs.readFileSync(path.join(root, 'tests/fixtures/article.txt'), 'utf8');
+const options = { maxInputTokens: 96, maxNewTokens: 16, minNewTokens: 4 };
+const server = await startServer({
+  root: path.join(root, 'www'),
+  mounts: { '/bench-model': path.resolve(dir), '/bench': path.join(root, 'tools/bench') },
+  port: 0,
+});
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+});
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+try {
+  const page = await browser.newPage();
+  await page.goto(server.url);
+  const results = await page.evaluate(
+    ({ text, options, reps }) =>
+      new Promise((resolve, reject) => {
+        const w = new Worker('/bench/overhead-worker.js', { type: 'module' });
+        w.onmessage = (e) => resolve(e.data);
+        w.onerror = (e) => reject(new Error(e.message));
+        w.postMessage({ base: '/bench-model/', text, options, reps });
+      }),
+    { text, options, reps: Number(reps) },
+  );
+  const on = results.filter((r) => r.on).map((r) => r.ms);
+  const off = results.filter((r) => !r.on).map((r) => r.ms);
+  const [mOn, mOff] = [median(on), median(off)];
+  // Each repetition ran once on and once off back to back: the median of those paired
+  // differences is far less sensitive to the VM's drifting speed than a difference of medians.
+  const diffs = [];
+  for (let i = 0; i + 1 < results.length; i += 2) {
+    const [a, b] = [results[i], results[i + 1]];
+    diffs.push((a.on ? a.ms : b.ms) - (a.on ? b.ms : a.ms));
+  }
+  const overhead = (median(diffs) / mOff) * 100;
+  const fmt = (xs) => `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
+  console.log(`model: ${dir}`);
+  console.log(`summarize: ${results[0].chunks} chunks, ${results.find((r) => r.on).records} records per run`);
+  console.log(`metrics on : ${fmt(on)}`);
+  console.log(`metrics off: ${fmt(off)}`);
+  const flush = results.filter((r) => r.on).map((r) => r.flushMs);
+  console.log(`IndexedDB write after the result (flush): ${fmt(flush)}`);
+  console.log(`paired difference on - off: median ${median(diffs).toFixed(2)} ms (min ${Math.min(...diffs).toFixed(1)}, max ${Math.max(...diffs).toFixed(1)})`);
+  const withFlush = ((median(diffs) + median(flush)) / mOff) * 100;
+  console.log(`logger overhead on the time to the summary: ${overhead.toFixed(2)} %`);
+  console.log(`logger overhead including the IndexedDB write: ${withFlush.toFixed(2)} % of worker time`);
+  console.log(JSON.stringify({ model: dir, chunks: results[0].chunks, onMs: mOn, offMs: mOff, pairedDiffMs: median(diffs), overheadPercent: overhead, withFlushPercent: withFlush, on, off, flush }));
+} finally {
+  await browser.close();
+  await server.close();
+}
