@@ -82,6 +82,7 @@ async function load(id, model, metrics) {
     );
   } catch (err) {
     if (logger) {
+      logger.set_model({ id: model.id, url: model.baseUrl, revision: /\/resolve\/([^/]+)\//.exec(model.baseUrl)?.[1] ?? null, dtype: null, sha256: null });
       logger.begin_run();
       await report(id, logger.log_error(err, { stage: 'download', kind: err?.kind ?? 'download', model: model.id, file: err?.file ?? null, url: err?.url ?? null }));
     }

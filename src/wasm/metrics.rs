@@ -28,6 +28,9 @@ pub(crate) struct Shared {
     pub(crate) logger: RefCell<PerformanceLogger>,
     store: MetricsStore,
     pending: RefCell<Vec<Record>>,
+    /// The latest scheduled write; each write waits for the one before it, so records land in
+    /// order and `flush` can wait for all of them.
+    last_write: RefCell<js_sys::Promise>,
     /// The records of the latest `push` (what the last logged event produced).
     pub(crate) last: RefCell<Vec<Record>>,
     /// Records that could not be parsed at the last read.
@@ -168,31 +171,41 @@ impl Shared {
             logger: RefCell::new(logger),
             store,
             pending: RefCell::new(Vec::new()),
+            last_write: RefCell::new(js_sys::Promise::resolve(&JsValue::UNDEFINED)),
             last: RefCell::new(Vec::new()),
             corrupt: Cell::new(0),
             database,
         }))
     }
 
-    /// Queues `records` for the store and starts writing them; returns them.
+    /// Queues `records` for the store and schedules their write; returns them.
     pub(crate) fn push(self: &Rc<Self>, records: Vec<Record>) -> Vec<Record> {
         self.pending.borrow_mut().extend(records.iter().cloned());
         self.last.replace(records.clone());
+        let previous = self.last_write.borrow().clone();
         let this = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { this.flush().await });
+        let write = wasm_bindgen_futures::future_to_promise(async move {
+            let _ = wasm_bindgen_futures::JsFuture::from(previous).await;
+            let batch = std::mem::take(&mut *this.pending.borrow_mut());
+            if !batch.is_empty() {
+                this.store.append(&batch).await;
+            }
+            Ok(JsValue::UNDEFINED)
+        });
+        self.last_write.replace(write);
         records
     }
 
-    /// Writes every queued record. Batches are taken in order and IndexedDB runs transactions
-    /// on the same store in creation order, so records land in the order they were logged.
+    /// Waits until every write scheduled so far (and any scheduled meanwhile) has finished,
+    /// and reports the queued User Timing measures.
     async fn flush(&self) {
         super::clock::flush_user_timing();
         loop {
-            let batch = std::mem::take(&mut *self.pending.borrow_mut());
-            if batch.is_empty() {
+            let write = self.last_write.borrow().clone();
+            let _ = wasm_bindgen_futures::JsFuture::from(write.clone()).await;
+            if js_sys::Object::is(&self.last_write.borrow(), &write) {
                 return;
             }
-            self.store.append(&batch).await;
         }
     }
 
@@ -477,7 +490,8 @@ impl JsPerformanceLogger {
 
     /// Deletes every stored record.
     pub async fn clear(&self) -> Result<(), JsValue> {
-        self.shared.pending.borrow_mut().clear();
+        // Records logged before the clear are written first, then deleted with the rest.
+        self.shared.flush().await;
         self.shared.store.clear().await.map_err(js_err)?;
         self.shared.corrupt.set(0);
         Ok(())

@@ -171,3 +171,23 @@ test('when IndexedDB cannot be opened, records stay in memory, the page says so,
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('a failed download is recorded as an error with its file and URL, even though the worker is then stopped', async () => {
+  const { page, context, problems } = await h.newPage('?model=/broken/missing-weights/');
+  const c = controls(page);
+  await c.text.fill(ARTICLE);
+  await c.summarize.click();
+  await page.waitForFunction(() => !document.getElementById('error').hidden);
+  assert.match(await c.alert.textContent(), /model\.safetensors: HTTP 404/);
+  const errors = await page.evaluate(async () => {
+    const { getPerformanceLogger } = await import('./summarizer.js');
+    return (await (await getPerformanceLogger()).records()).filter((r) => r.type === 'error');
+  });
+  assert.equal(errors.length, 1, JSON.stringify(errors));
+  assert.equal(errors[0].stage, 'download');
+  assert.equal(errors[0].model.id, '/broken/missing-weights/');
+  assert.match(errors[0].context.url, /\/broken\/missing-weights\/model\.safetensors$/);
+  assert.equal(errors[0].context.file, 'model.safetensors');
+  assert.ok(problems.every((p) => /404/.test(p)), problems.join('\n'));
+  await context.close();
+});
