@@ -192,7 +192,7 @@ impl Shared {
             }
             Ok(JsValue::UNDEFINED)
         });
-        self.last_write.replace(write);
+        *self.last_write.borrow_mut() = write;
         records
     }
 
