@@ -112,3 +112,25 @@ async fn two_connections_appending_at_once_lose_nothing() {
     a.clear().await.unwrap();
     assert!(b.read_all().await.records.is_empty());
 }
+
+#[wasm_bindgen_test]
+async fn a_refused_write_moves_records_to_memory_and_keeps_them() {
+    let name = unique("refused");
+    let store = MetricsStore::open(&name, 100).await;
+    let first = records("before", 2);
+    store.append(&first).await;
+    // The connection goes away under the store (as when the browser evicts or blocks storage):
+    // the next write is refused by IndexedDB itself.
+    store.close();
+    let second = records("after", 3);
+    store.append(&second).await;
+    let reason = store.fallback_reason().expect("should have fallen back");
+    assert!(reason.starts_with("IndexedDB refused a write"), "{reason}");
+    let back = store.read_all().await.records;
+    assert_eq!(
+        back.len(),
+        3,
+        "the refused records are kept in memory (the closed database cannot be read back)"
+    );
+    assert_eq!(back, second);
+}

@@ -48,9 +48,8 @@ export interface DetailedSummary {
   text: string;
   /** Chunk summaries of each pass; the last pass produced `text`. */
   passes: ChunkSummary[][];
-  /** Metric records this run logged (absent when metrics are off). */
-  metrics?: MetricRecord[];
-  /** Run id the records carry. */
+  /** Run id of this run's metric records (absent when metrics are off); the records follow
+   * through `onMetrics` just after the summary. */
   runId?: string;
 }
 

@@ -127,8 +127,8 @@ export class Summarizer {
   }
 
   /**
-   * Like `summarize`, but resolves to { text, passes, metrics, runId }: every chunk's ids and
-   * summary, and the metric records the run logged (absent with `metrics: false`).
+   * Like `summarize`, but resolves to { text, passes, runId }: every chunk's ids and summary, and
+   * the run id its metric records carry (they reach `onMetrics` right after).
    */
   async summarizeDetailed(text, { signal, onProgress, ...options } = {}) {
     this.#checkAlive();

@@ -145,10 +145,10 @@ async function summarize(id, text, options) {
     if (logger && !(err instanceof WebAssembly.RuntimeError)) await report(id, logger.lastRecords);
     throw err;
   }
-  // The summary goes out first; its records are stored and sent right after (about a
-  // millisecond), so storage never delays the result.
+  // The summary goes out first; its records are serialized, stored and sent right after, so
+  // metrics never delay the result.
   post(id, { type: 'result', summary });
-  await report(id, summary.metrics);
+  if (logger && summary.runId) await report(id, logger.lastRecords);
 }
 
 self.onmessage = async ({ data }) => {

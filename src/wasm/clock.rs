@@ -7,6 +7,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use crate::metrics::Clock;
 
 thread_local! {
+    /// `performance.now()` reads made through [`PerformanceClock`] (the overhead benchmark
+    /// multiplies them by the measured cost of one read).
+    static READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// User Timing measures waiting to be reported: (name, start, end).
     static QUEUED: RefCell<Vec<(&'static str, f64, f64)>> = const { RefCell::new(Vec::new()) };
 }
@@ -23,6 +26,11 @@ pub fn flush_user_timing() {
     for (name, start, end) in queued {
         clock.measure_now(name, start, end);
     }
+}
+
+/// How many times a [`PerformanceClock`] has read `performance.now()` in this instance.
+pub fn clock_reads() -> u64 {
+    READS.with(|r| r.get())
 }
 
 /// The global scope's `performance` object as a clock.
@@ -59,6 +67,7 @@ impl Default for PerformanceClock {
 
 impl Clock for PerformanceClock {
     fn now_ms(&self) -> f64 {
+        READS.with(|r| r.set(r.get() + 1));
         self.performance.now()
     }
 
