@@ -112,6 +112,9 @@ test_all() {
   build
   say "Page tests (playwright-core + /usr/bin/chromium)"
   (cd tests/page && npm ci --no-audit --no-fund --loglevel=error)
+  say "TypeScript declarations of the JS API and the wasm package type-check"
+  (cd www && ../tests/page/node_modules/.bin/tsc --noEmit --strict --lib esnext,dom \
+    --module es2022 --moduleResolution bundler pkg/t5_summarizer.d.ts summarizer.d.ts)
   run_counted npm --prefix tests/page test
 
   say "All tests passed in $((SECONDS - started)) s"

@@ -153,7 +153,8 @@ export declare class ModelProgressEvent extends Event {
 }
 
 export interface CreateMonitor extends EventTarget {
-  addEventListener(type: 'downloadprogress', listener: (e: ModelProgressEvent) => void): void;
+  addEventListener(type: 'downloadprogress', listener: ((e: ModelProgressEvent) => void) | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
 }
 
 export interface CreateOptions extends GenerationOptions {

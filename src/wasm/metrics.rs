@@ -20,6 +20,23 @@ use crate::metrics::logger::memory_now;
 use crate::metrics::record::{Device, Environment, Memory, ModelIdentity};
 use crate::metrics::{performance_summary, Clock, PerformanceLogger, Record, Thresholds};
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** Alert limits: a breach adds an `alert` record. */
+export interface Thresholds { minTokensPerSecond?: number | null; maxLoadSeconds?: number | null; maxErrorRatePercent?: number | null }
+/** Which model produced a record. */
+export interface ModelIdentity { id: string; url: string | null; revision: string | null; dtype: string | null; sha256: string | null }
+/** Options of get_performance_logger / PerformanceLogger.open (all optional). */
+export interface LoggerOptions { database?: string; retention?: number; sessionId?: string; thresholds?: Thresholds }
+/** One stored measurement: see www/performance_metrics.schema.json (and www/summarizer.d.ts for the full union). */
+export interface MetricRecord { schemaVersion: 1; timestamp: number; sessionId: string; runId: string; model: ModelIdentity; appVersion: string; environment: { userAgent: string; hardwareConcurrency: number | null; crossOriginIsolated: boolean }; type: 'model_loading' | 'inference' | 'preprocessing' | 'total_processing' | 'memory' | 'error' | 'alert'; [field: string]: unknown }
+export interface StageStats { count: number; mean: number; p50: number; p95: number; min: number; max: number }
+/** What get_performance_summary() resolves to. */
+export interface PerformanceSummary { recordCount: number; stages: Record<string, StageStats>; tokensPerSecond: StageStats | null; charsPerSecond: StageStats | null; successCount: number; errorCount: number; successRatePercent: number; errorRatePercent: number; errorsLogged: number; alerts: number }
+/** Where records are kept. */
+export interface StorageStatus { persistent: boolean; reason: string | null; database: string; retention: number; corruptRecords: number; sessionId: string }
+"#;
+
 /// IndexedDB database the app's records live in.
 pub const DEFAULT_DATABASE: &str = "t5-summarizer-metrics";
 
@@ -259,7 +276,9 @@ pub struct JsPerformanceLogger {
 /// `options` (`database`, `retention`, `sessionId`, `thresholds`), the same object afterwards.
 /// The summarizer in this scope logs to it by itself.
 #[wasm_bindgen]
-pub async fn get_performance_logger(options: JsValue) -> Result<JsPerformanceLogger, JsValue> {
+pub async fn get_performance_logger(
+    #[wasm_bindgen(unchecked_param_type = "LoggerOptions | undefined")] options: JsValue,
+) -> Result<JsPerformanceLogger, JsValue> {
     if let Some(shared) = global() {
         return Ok(JsPerformanceLogger { shared });
     }
@@ -284,7 +303,9 @@ pub async fn get_performance_logger(options: JsValue) -> Result<JsPerformanceLog
 #[wasm_bindgen(js_class = PerformanceLogger)]
 impl JsPerformanceLogger {
     /// A logger of its own (not the app-wide one), for example on another database.
-    pub async fn open(options: JsValue) -> Result<JsPerformanceLogger, JsValue> {
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "LoggerOptions | undefined")] options: JsValue,
+    ) -> Result<JsPerformanceLogger, JsValue> {
         Ok(JsPerformanceLogger {
             shared: Shared::open(&options).await?,
         })
@@ -297,7 +318,11 @@ impl JsPerformanceLogger {
     }
 
     /// Sets the model identity of the records that follow: `{ id, url, revision, dtype, sha256 }`.
-    pub fn set_model(&self, model: JsValue) -> Result<(), JsValue> {
+    pub fn set_model(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Partial<ModelIdentity> & { id: string }")]
+        model: JsValue,
+    ) -> Result<(), JsValue> {
         let model: ModelIdentity = from_js(&model).map_err(js_err)?;
         self.shared.logger.borrow_mut().set_model(model);
         Ok(())
@@ -305,7 +330,10 @@ impl JsPerformanceLogger {
 
     /// Sets the alert limits: `{ minTokensPerSecond, maxLoadSeconds, maxErrorRatePercent }`
     /// (each optional).
-    pub fn set_thresholds(&self, thresholds: JsValue) -> Result<(), JsValue> {
+    pub fn set_thresholds(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Thresholds | undefined")] thresholds: JsValue,
+    ) -> Result<(), JsValue> {
         let t: Thresholds = if thresholds.is_undefined() || thresholds.is_null() {
             Thresholds::default()
         } else {
@@ -316,6 +344,7 @@ impl JsPerformanceLogger {
     }
 
     /// The alert limits in force.
+    #[wasm_bindgen(unchecked_return_type = "Thresholds")]
     pub fn thresholds(&self) -> Result<JsValue, JsValue> {
         to_js(self.shared.logger.borrow().thresholds())
     }
@@ -327,6 +356,7 @@ impl JsPerformanceLogger {
 
     /// `log_model_loading(model, seconds, device)`: a load the caller timed. Returns the records
     /// written (the load, and an alert when it breached `maxLoadSeconds`).
+    #[wasm_bindgen(unchecked_return_type = "MetricRecord[]")]
     pub fn log_model_loading(
         &self,
         model: &str,
@@ -354,6 +384,7 @@ impl JsPerformanceLogger {
 
     /// `log_inference_performance(model, seconds, input_len, output_len, chunk_id)`: one call
     /// the caller timed; lengths are characters.
+    #[wasm_bindgen(unchecked_return_type = "MetricRecord[]")]
     pub fn log_inference_performance(
         &self,
         model: &str,
@@ -370,6 +401,7 @@ impl JsPerformanceLogger {
     }
 
     /// `log_preprocessing(operation, seconds, text_length, chunk_count)`.
+    #[wasm_bindgen(unchecked_return_type = "MetricRecord[]")]
     pub fn log_preprocessing(
         &self,
         operation: &str,
@@ -387,6 +419,7 @@ impl JsPerformanceLogger {
     }
 
     /// `log_total_processing(seconds, chunk_count, success_count, error_count)`.
+    #[wasm_bindgen(unchecked_return_type = "MetricRecord[]")]
     pub fn log_total_processing(
         &self,
         seconds: f64,
@@ -405,7 +438,15 @@ impl JsPerformanceLogger {
 
     /// `log_error(error, context)`: `error` is an Error or a message; `context` an object whose
     /// `stage` (default `app`) names where it failed; all of it is kept.
-    pub fn log_error(&self, error: JsValue, context: JsValue) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(unchecked_return_type = "MetricRecord[]")]
+    pub fn log_error(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Error | string")] error: JsValue,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ stage?: string; [key: string]: unknown } | undefined"
+        )]
+        context: JsValue,
+    ) -> Result<JsValue, JsValue> {
         let message = error
             .dyn_ref::<js_sys::Error>()
             .map(|e| String::from(e.message()))
@@ -431,6 +472,7 @@ impl JsPerformanceLogger {
 
     /// `log_memory(model_bytes)`: current and peak Rust heap, wasm linear memory and the JS heap
     /// (where exposed), with the caller's model size.
+    #[wasm_bindgen(unchecked_return_type = "MetricRecord[]")]
     pub fn log_memory(&self, model_bytes: Option<f64>) -> Result<JsValue, JsValue> {
         let memory = memory_reading(model_bytes.unwrap_or(0.0) as u64);
         let records = self
@@ -442,7 +484,10 @@ impl JsPerformanceLogger {
     }
 
     /// Adds records produced elsewhere (another worker whose storage failed) as they are.
-    pub fn ingest(&self, records: JsValue) -> Result<usize, JsValue> {
+    pub fn ingest(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "MetricRecord[]")] records: JsValue,
+    ) -> Result<usize, JsValue> {
         let records: Vec<Record> = from_js(&records).map_err(js_err)?;
         let n = records.len();
         self.shared.push(records);
@@ -451,7 +496,7 @@ impl JsPerformanceLogger {
 
     /// The records the latest logged event produced (for example, a failed summarize's error and
     /// total), without reading the store.
-    #[wasm_bindgen(getter, js_name = lastRecords)]
+    #[wasm_bindgen(getter, js_name = lastRecords, unchecked_return_type = "MetricRecord[]")]
     pub fn last_records(&self) -> Result<JsValue, JsValue> {
         bulk_to_js(&*self.shared.last.borrow())
     }
@@ -463,12 +508,14 @@ impl JsPerformanceLogger {
 
     /// Every stored record, oldest first (unreadable ones are skipped and counted in
     /// `storage_status().corruptRecords`).
+    #[wasm_bindgen(unchecked_return_type = "MetricRecord[]")]
     pub async fn records(&self) -> Result<JsValue, JsValue> {
         bulk_to_js(&self.shared.read().await)
     }
 
     /// `get_performance_summary()`: per stage count, mean, p50, p95, min, max; success and
     /// error rates; tokens/s.
+    #[wasm_bindgen(unchecked_return_type = "PerformanceSummary")]
     pub async fn get_performance_summary(&self) -> Result<JsValue, JsValue> {
         bulk_to_js(&performance_summary(&self.shared.read().await))
     }
@@ -498,6 +545,7 @@ impl JsPerformanceLogger {
     }
 
     /// `{ persistent, reason, database, retention, corruptRecords, sessionId }`.
+    #[wasm_bindgen(unchecked_return_type = "StorageStatus")]
     pub fn storage_status(&self) -> Result<JsValue, JsValue> {
         let logger = self.shared.logger.borrow();
         to_js(&StorageStatus {

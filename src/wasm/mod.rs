@@ -233,7 +233,7 @@ impl WasmSummarizer {
     }
 
     /// The records the load produced (empty when no logger was open).
-    #[wasm_bindgen(getter, js_name = loadRecords)]
+    #[wasm_bindgen(getter, js_name = loadRecords, unchecked_return_type = "MetricRecord[]")]
     pub fn load_records(&self) -> Result<JsValue, JsValue> {
         bulk_to_js(&self.load_records)
     }
@@ -246,7 +246,7 @@ impl WasmSummarizer {
     }
 
     /// The model identity records carry: `{ id, url, revision, dtype, sha256 }`.
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "ModelIdentity")]
     pub fn identity(&self) -> Result<JsValue, JsValue> {
         to_js(&self.identity)
     }
