@@ -54,7 +54,7 @@ export function runsOf(records) {
     if (!total) continue;
     const stages = Object.fromEntries(STAGES.map((s) => [s.key, 0]));
     const tps = [];
-    let ttft = [];
+    const ttft = [];
     for (const r of rs) {
       if (r.type === 'preprocessing' && r.operation in stages) stages[r.operation] += r.seconds;
       if (r.type === 'inference') {
@@ -117,7 +117,7 @@ function emptyNote(text) {
 }
 
 /** Stacked horizontal bars: each run's seconds per stage. */
-export function stageChart(runs, models, limit = 12) {
+export function stageChart(runs, limit = 12) {
   const shown = runs.slice(-limit);
   if (!shown.length) return figure('Stage breakdown per run', emptyNote('No finished runs yet.'));
   const W = 640, row = 22, left = 150, H = shown.length * row + 30;
@@ -244,28 +244,24 @@ export function summaryTable(summary) {
 export function renderDashboard(container, { records, summary }) {
   const runs = runsOf(records);
   const models = modelsOf(records);
-  const series = (type, value) =>
+  // One series per model: the items of that model with a measured value.
+  const series = (items, keyOf, value) =>
     [...models.values()]
       .map((m) => ({
         label: m.label,
         color: m.color,
-        points: records.filter((r) => r.type === type && modelKey(r.model) === m.key && value(r) != null).map((r) => ({ t: r.timestamp, v: value(r) })),
+        points: items.filter((x) => keyOf(x) === m.key && value(x) != null).map((x) => ({ t: x.timestamp, v: value(x) })),
       }))
       .filter((s) => s.points.length);
+  const loads = records.filter((r) => r.type === 'model_loading');
   container.replaceChildren(
-    stageChart(runs, models),
+    stageChart(runs),
     timeChart(
-      'Tokens per second over time (mean of each run\'s chunks)',
-      [...models.values()]
-        .map((m) => ({
-          label: m.label,
-          color: m.color,
-          points: runs.filter((r) => r.key === m.key && r.tokensPerSecond != null).map((r) => ({ t: r.timestamp, v: r.tokensPerSecond })),
-        }))
-        .filter((s) => s.points.length),
+      "Tokens per second over time (mean of each run's chunks)",
+      series(runs, (r) => r.key, (r) => r.tokensPerSecond),
       'tokens/s',
     ),
-    timeChart('Model load time over time (seconds)', series('model_loading', (r) => r.loadSeconds), 's'),
+    timeChart('Model load time over time (seconds)', series(loads, (r) => modelKey(r.model), (r) => r.loadSeconds), 's'),
     historyTable(runs),
     modelsTable(records, runs, models),
     summaryTable(summary),

@@ -61,6 +61,11 @@ async function sha256(bytes) {
   return { sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), hashSeconds };
 }
 
+/** The revision in a hub URL (`…/resolve/<revision>/`), else null. */
+function revisionOf(baseUrl) {
+  return /\/resolve\/([^/]+)\//.exec(baseUrl)?.[1] ?? null;
+}
+
 async function load(id, model, metrics) {
   if (summarizer) {
     summarizer.free();
@@ -82,7 +87,7 @@ async function load(id, model, metrics) {
     );
   } catch (err) {
     if (logger) {
-      logger.set_model({ id: model.id, url: model.baseUrl, revision: /\/resolve\/([^/]+)\//.exec(model.baseUrl)?.[1] ?? null, dtype: null, sha256: null });
+      logger.set_model({ id: model.id, url: model.baseUrl, revision: revisionOf(model.baseUrl), dtype: null, sha256: null });
       logger.begin_run();
       await report(id, logger.log_error(err, { stage: 'download', kind: err?.kind ?? 'download', model: model.id, file: err?.file ?? null, url: err?.url ?? null }));
     }
@@ -97,7 +102,7 @@ async function load(id, model, metrics) {
     fetchSeconds: results[i].fetchSeconds,
   }));
   const hash = logger ? await sha256(weights) : { sha256: null, hashSeconds: null };
-  const revision = /\/resolve\/([^/]+)\//.exec(model.baseUrl)?.[1] ?? null;
+  const revision = revisionOf(model.baseUrl);
   try {
     summarizer = new WasmSummarizer(config, tokenizer, weights, {
       weightsName: model.files.weights,

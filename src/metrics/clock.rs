@@ -18,7 +18,8 @@ pub trait Clock {
         self.unix_ms(self.now_ms())
     }
     /// Reports a finished stage to the platform profiler (User Timing); a no-op by default.
-    fn measure(&self, _name: &str, _start_ms: f64, _end_ms: f64) {}
+    /// Stage names are static, so a clock may keep them without copying.
+    fn measure(&self, _name: &'static str, _start_ms: f64, _end_ms: f64) {}
 }
 
 /// `std::time::Instant` and `SystemTime` (native targets only: both panic in wasm32).
@@ -87,7 +88,7 @@ pub struct Span {
 
 impl Span {
     /// Times `f` on `clock`, reporting it to the profiler as `name`.
-    pub fn time<T>(clock: &dyn Clock, name: &str, f: impl FnOnce() -> T) -> (T, Span) {
+    pub fn time<T>(clock: &dyn Clock, name: &'static str, f: impl FnOnce() -> T) -> (T, Span) {
         let start_ms = clock.now_ms();
         let out = f();
         let end = clock.now_ms();

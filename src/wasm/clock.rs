@@ -14,9 +14,10 @@ thread_local! {
     static QUEUED: RefCell<Vec<(&'static str, f64, f64)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Reports queued stage measures to `performance.measure`. The pipeline queues them instead of
-/// calling the browser mid-run (about 5 µs each, over a hundred per run), and the worker reports
-/// them after the summary is posted, so the profiler shows every stage without delaying it.
+/// Reports queued stage measures to `performance.measure`. Stages are queued instead of calling
+/// the browser mid-run (about 5 µs each, over a hundred per run); the logger's flush (which the
+/// worker runs after posting the summary) and the next summarize report them, so the profiler
+/// shows every stage without delaying the result.
 pub fn flush_user_timing() {
     let queued = QUEUED.with(|q| std::mem::take(&mut *q.borrow_mut()));
     if queued.is_empty() {
@@ -75,34 +76,14 @@ impl Clock for PerformanceClock {
         self.performance.time_origin()
     }
 
-    fn measure(&self, name: &str, start_ms: f64, end_ms: f64) {
-        match stage_name(name) {
-            Some(name) => QUEUED.with(|q| q.borrow_mut().push((name, start_ms, end_ms))),
-            None => self.measure_now(name, start_ms, end_ms),
-        }
+    fn measure(&self, name: &'static str, start_ms: f64, end_ms: f64) {
+        QUEUED.with(|q| q.borrow_mut().push((name, start_ms, end_ms)));
     }
-}
-
-/// Stage names the pipeline uses, as `'static` strings (queued without allocating).
-fn stage_name(name: &str) -> Option<&'static str> {
-    const STAGES: [&str; 10] = [
-        "t5:normalize",
-        "t5:chunk_plan",
-        "t5:tokenize",
-        "t5:encode",
-        "t5:first_token",
-        "t5:decode",
-        "t5:detokenize",
-        "t5:merge",
-        "t5:chunk",
-        "t5:summarize",
-    ];
-    STAGES.into_iter().find(|s| *s == name)
 }
 
 impl PerformanceClock {
     /// `performance.measure(name, { start, end })` right away.
-    pub fn measure_now(&self, name: &str, start_ms: f64, end_ms: f64) {
+    fn measure_now(&self, name: &str, start_ms: f64, end_ms: f64) {
         let Some(measure) = &self.measure else {
             return;
         };
