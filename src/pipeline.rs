@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
-use crate::generation::{greedy, Flow, GenerationConfig, StepDecoder};
+use crate::generation::{generate, EarlyStopping, Flow, GenerationConfig, StepDecoder};
 use crate::metrics::{default_clock, ChunkTimings, Clock, PassTimings, RunTimings, Span};
 use crate::model::{DecoderCache, T5Config, Weights, T5};
 use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
@@ -44,6 +44,30 @@ pub struct SummarizeOptions {
     pub max_new_tokens: Option<usize>,
     /// Fewest new tokens per chunk summary.
     pub min_new_tokens: Option<usize>,
+    /// transformers' `max_length` (counts the decoder start token); `maxNewTokens` wins.
+    pub max_length: Option<usize>,
+    /// transformers' `min_length` (counts the decoder start token); `minNewTokens` wins.
+    pub min_length: Option<usize>,
+    /// Beams (1: greedy search or sampling).
+    pub num_beams: Option<usize>,
+    /// Exponent of the length that divides beam scores.
+    pub length_penalty: Option<f32>,
+    /// When beam search stops: `true`, `false` or `"never"`.
+    pub early_stopping: Option<EarlyStopping>,
+    /// No n-gram of this size repeats (0: off).
+    pub no_repeat_ngram_size: Option<usize>,
+    /// Penalty for tokens already generated (1: off).
+    pub repetition_penalty: Option<f32>,
+    /// Sample instead of taking the most likely token.
+    pub do_sample: Option<bool>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Sampling: keep the k most likely tokens (0: all).
+    pub top_k: Option<usize>,
+    /// Sampling: nucleus probability mass.
+    pub top_p: Option<f32>,
+    /// Sampling seed.
+    pub seed: Option<u64>,
     /// Summarize the merged summary again while it exceeds one chunk (default true).
     pub refine: Option<bool>,
 }
@@ -59,11 +83,14 @@ pub enum Event<'a> {
         index: usize,
         total: usize,
     },
-    /// A token was generated for the current chunk.
+    /// A decoder step ran for the current chunk: `token` is the newest token of `hypothesis`, the
+    /// current best output (with beam search it can differ from the previous one by more than
+    /// one token).
     Token {
         pass: usize,
         index: usize,
         token: u32,
+        hypothesis: &'a [u32],
     },
     /// Chunk `index` is summarized as `summary`; `delta` is what it appended to the pass's
     /// merged summary (the deltas of a pass concatenate to its merged summary).
@@ -123,6 +150,10 @@ struct T5Steps<'a> {
 impl StepDecoder for T5Steps<'_> {
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
         self.model.step(&mut self.cache, tokens)
+    }
+
+    fn reorder(&mut self, indices: &[u32]) -> Result<()> {
+        self.cache.reorder(indices)
     }
 }
 
@@ -207,28 +238,46 @@ impl Summarizer {
         })
     }
 
-    /// Generation settings `options` resolve to.
+    /// Generation settings `options` resolve to: the model's summarization defaults (its
+    /// `task_specific_params.summarization`, when config.json has them) with `options` on top.
     pub fn generation_config(&self, options: &SummarizeOptions) -> Result<GenerationConfig> {
+        let o = options;
         let mut cfg = GenerationConfig::summarization_defaults(self.config());
-        if let Some(n) = options.max_new_tokens {
+        let from_length = |n: usize, name: &str| {
+            n.checked_sub(1)
+                .ok_or_else(|| Error::InvalidOption(format!("{name} must be at least 1")))
+        };
+        if let Some(n) = o.max_length {
+            cfg.max_new_tokens = from_length(n, "maxLength")?;
+        }
+        if let Some(n) = o.min_length {
+            cfg.min_new_tokens = from_length(n, "minLength")?;
+        }
+        if let Some(n) = o.max_new_tokens {
             cfg.max_new_tokens = n;
         }
-        if let Some(n) = options.min_new_tokens {
+        if let Some(n) = o.min_new_tokens {
             cfg.min_new_tokens = n;
         }
-        if cfg.max_new_tokens == 0 {
-            return Err(Error::InvalidOption(
-                "maxNewTokens must be at least 1".into(),
-            ));
+        if o.min_new_tokens.is_none() && o.min_length.is_none() {
+            // A model's default minimum yields to a smaller maximum the caller asked for.
+            cfg.min_new_tokens = cfg.min_new_tokens.min(cfg.max_new_tokens);
         }
-        if options.min_new_tokens.is_some() && cfg.min_new_tokens > cfg.max_new_tokens {
-            return Err(Error::InvalidOption(format!(
-                "minNewTokens ({}) is larger than maxNewTokens ({})",
-                cfg.min_new_tokens, cfg.max_new_tokens
-            )));
+        cfg.num_beams = o.num_beams.unwrap_or(cfg.num_beams);
+        cfg.length_penalty = o.length_penalty.unwrap_or(cfg.length_penalty);
+        cfg.early_stopping = o.early_stopping.unwrap_or(cfg.early_stopping);
+        cfg.no_repeat_ngram_size = o.no_repeat_ngram_size.unwrap_or(cfg.no_repeat_ngram_size);
+        cfg.repetition_penalty = o.repetition_penalty.unwrap_or(cfg.repetition_penalty);
+        cfg.do_sample = o.do_sample.unwrap_or(cfg.do_sample);
+        if cfg.do_sample && o.num_beams.is_none() {
+            // Sampling asked for without a beam count: the model's default beams yield.
+            cfg.num_beams = 1;
         }
-        // A model's default minimum yields to a smaller maximum the caller asked for.
-        cfg.min_new_tokens = cfg.min_new_tokens.min(cfg.max_new_tokens);
+        cfg.temperature = o.temperature.unwrap_or(cfg.temperature);
+        cfg.top_k = o.top_k.unwrap_or(cfg.top_k);
+        cfg.top_p = o.top_p.unwrap_or(cfg.top_p);
+        cfg.seed = o.seed.unwrap_or(cfg.seed);
+        cfg.validate()?;
         Ok(cfg)
     }
 
@@ -280,10 +329,10 @@ impl Summarizer {
         &self,
         input_ids: &[u32],
         cfg: &GenerationConfig,
-        on_token: &mut dyn FnMut(u32) -> Flow,
+        on_step: &mut dyn FnMut(&[u32]) -> Flow,
     ) -> Result<Vec<u32>> {
         let mut timings = ChunkTimings::default();
-        self.generate_timed(input_ids, cfg, &mut timings, on_token)
+        self.generate_timed(input_ids, cfg, &mut timings, on_step)
     }
 
     /// [`Self::generate`], filling the encoder and per-step times of `timings`.
@@ -292,7 +341,7 @@ impl Summarizer {
         input_ids: &[u32],
         cfg: &GenerationConfig,
         timings: &mut ChunkTimings,
-        on_token: &mut dyn FnMut(u32) -> Flow,
+        on_step: &mut dyn FnMut(&[u32]) -> Flow,
     ) -> Result<Vec<u32>> {
         if input_ids.is_empty() {
             return Err(Error::InvalidOption("input ids are empty".into()));
@@ -317,7 +366,7 @@ impl Summarizer {
         let decode_start = clock.now_ms();
         let mut last = decode_start;
         let start = timings.start_ms;
-        let out = greedy(&mut steps, cfg, &mut |token| {
+        let out = generate(&mut steps, cfg, &mut |hypothesis| {
             let now = clock.now_ms();
             if timings.token_ms.is_empty() {
                 timings.first_token_ms = now - start;
@@ -325,7 +374,7 @@ impl Summarizer {
             }
             timings.token_ms.push(now - last);
             last = now;
-            on_token(token)
+            on_step(hypothesis)
         });
         clock.measure("t5:decode", decode_start, last);
         out
@@ -394,9 +443,15 @@ impl Summarizer {
                 });
                 t.tokenize_ms = span.ms;
                 let input_ids = input_ids?;
-                let output_ids = self.generate_timed(&input_ids, &gen, &mut t, &mut |token| {
-                    on_event(Event::Token { pass, index, token })
-                })?;
+                let output_ids =
+                    self.generate_timed(&input_ids, &gen, &mut t, &mut |hypothesis| {
+                        on_event(Event::Token {
+                            pass,
+                            index,
+                            token: hypothesis.last().copied().unwrap_or_default(),
+                            hypothesis,
+                        })
+                    })?;
                 let (text, span) = Span::time(clock, "t5:detokenize", || self.decode(&output_ids));
                 t.detokenize_ms = span.ms;
                 let text = text?;

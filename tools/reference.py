@@ -41,6 +41,9 @@ SETTINGS = {
     "beam_4_lp_2_no_repeat_3": dict(num_beams=4, max_new_tokens=40, length_penalty=2.0, no_repeat_ngram_size=3, early_stopping=True),
     "beam_4_min_length_12_max_length_20": dict(num_beams=4, min_length=12, max_length=20, early_stopping=False),
     "beam_5_repetition_1.2": dict(num_beams=5, max_new_tokens=32, repetition_penalty=1.2, early_stopping=True),
+    "beam_3_min_new_8_max_new_28": dict(num_beams=3, min_new_tokens=8, max_new_tokens=28, early_stopping=False),
+    "beam_4_lp_0.5_never_max_60": dict(num_beams=4, max_new_tokens=60, length_penalty=0.5, early_stopping="never"),
+    "beam_6_lp_-0.5_max_80": dict(num_beams=6, max_new_tokens=80, length_penalty=-0.5, early_stopping=False),
     # The t5 summarization defaults (task_specific_params.summarization of t5-small).
     "t5_summarization_defaults": dict(num_beams=4, length_penalty=2.0, no_repeat_ngram_size=3, min_length=30, max_length=200, early_stopping=True),
 }

@@ -2,9 +2,14 @@
 //!
 //! ```text
 //! summarize --model <dir> (--text <string> | --input-ids <ids>) [--max-new-tokens N]
-//!           [--min-new-tokens N] [--max-input-tokens N] [--json]
+//!           [--min-new-tokens N] [--max-length N] [--min-length N] [--num-beams N]
+//!           [--length-penalty F] [--early-stopping true|false|never]
+//!           [--no-repeat-ngram-size N] [--repetition-penalty F]
+//!           [--do-sample] [--temperature F] [--top-k N] [--top-p F] [--seed N]
+//!           [--max-input-tokens N] [--json]
 //! ```
-//! Without `--text` or `--input-ids` the text is read from stdin.
+//! Without `--text` or `--input-ids` the text is read from stdin. Settings not given take the
+//! model's defaults (config.json's `task_specific_params.summarization`, if any).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,7 +28,10 @@ struct Args {
 
 const USAGE: &str =
     "usage: summarize --model <dir> (--text <string> | --input-ids <comma-separated>) \
-[--max-new-tokens N] [--min-new-tokens N] [--max-input-tokens N] [--json]";
+[--max-new-tokens N] [--min-new-tokens N] [--max-length N] [--min-length N] [--num-beams N] \
+[--length-penalty F] [--early-stopping true|false|never] [--no-repeat-ngram-size N] \
+[--repetition-penalty F] [--do-sample] [--temperature F] [--top-k N] [--top-p F] [--seed N] \
+[--max-input-tokens N] [--json]";
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut model = None;
@@ -33,6 +41,11 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         let v = v.ok_or(format!("{flag} needs a value"))?;
         v.parse()
             .map_err(|_| format!("{flag}: '{v}' is not a non-negative integer"))
+    };
+    let float = |flag: &str, v: Option<String>| -> Result<f32, String> {
+        let v = v.ok_or(format!("{flag} needs a value"))?;
+        v.parse()
+            .map_err(|_| format!("{flag}: '{v}' is not a number"))
     };
     while let Some(arg) = argv.next() {
         match arg.as_str() {
@@ -56,6 +69,23 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--max-new-tokens" => options.max_new_tokens = Some(number(&arg, argv.next())?),
             "--min-new-tokens" => options.min_new_tokens = Some(number(&arg, argv.next())?),
+            "--max-length" => options.max_length = Some(number(&arg, argv.next())?),
+            "--min-length" => options.min_length = Some(number(&arg, argv.next())?),
+            "--num-beams" => options.num_beams = Some(number(&arg, argv.next())?),
+            "--length-penalty" => options.length_penalty = Some(float(&arg, argv.next())?),
+            "--early-stopping" => {
+                let v = argv.next().ok_or("--early-stopping needs a value")?;
+                options.early_stopping = Some(v.parse()?);
+            }
+            "--no-repeat-ngram-size" => {
+                options.no_repeat_ngram_size = Some(number(&arg, argv.next())?)
+            }
+            "--repetition-penalty" => options.repetition_penalty = Some(float(&arg, argv.next())?),
+            "--do-sample" => options.do_sample = Some(true),
+            "--temperature" => options.temperature = Some(float(&arg, argv.next())?),
+            "--top-k" => options.top_k = Some(number(&arg, argv.next())?),
+            "--top-p" => options.top_p = Some(float(&arg, argv.next())?),
+            "--seed" => options.seed = Some(number(&arg, argv.next())? as u64),
             "--max-input-tokens" => options.max_input_tokens = Some(number(&arg, argv.next())?),
             "--json" => json = true,
             "-h" | "--help" => return Err(USAGE.to_string()),

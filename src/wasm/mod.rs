@@ -357,11 +357,21 @@ impl WasmSummarizer {
                     set("index", index.into());
                     set("total", total.into());
                 }
-                Event::Token { pass, index, token } => {
+                Event::Token {
+                    pass,
+                    index,
+                    token,
+                    hypothesis,
+                } => {
                     set("type", "token".into());
                     set("pass", pass.into());
                     set("index", index.into());
                     set("token", token.into());
+                    // The current best output of this chunk, as text (beam search may revise it).
+                    set(
+                        "text",
+                        self.inner.decode(hypothesis).unwrap_or_default().into(),
+                    );
                 }
                 Event::ChunkDone {
                     pass,
