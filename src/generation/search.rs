@@ -1,6 +1,8 @@
 //! Search strategies over a [`StepDecoder`]: greedy, sampling and beam search, each
 //! reproducing transformers' `generate()` for the same scores.
 
+use std::cmp::Ordering;
+
 use super::logits::{argmax, log_softmax, process, sample as draw, warp, Rng};
 use super::{EarlyStopping, GenerationConfig, StepDecoder};
 use crate::error::{Error, Result};
@@ -97,7 +99,7 @@ fn top_candidates(rows: &[Vec<f32>], beam_scores: &[f32], k: usize) -> Vec<Candi
     for (beam, row) in rows.iter().enumerate() {
         for (token, &lp) in row.iter().enumerate() {
             let score = lp + beam_scores[beam];
-            if best.len() == k && !(score > best[k - 1].score) {
+            if best.len() == k && score.partial_cmp(&best[k - 1].score) != Some(Ordering::Greater) {
                 continue;
             }
             let at = best.partition_point(|c| c.score >= score);
