@@ -117,3 +117,22 @@ fn summarize_errors_carry_a_kind() {
 fn simd_is_compiled_in() {
     assert!(t5_summarizer::wasm::simd_enabled());
 }
+
+/// The parity checks of tests/parity.rs, in the browser: encoder and logits within 1e-4 of
+/// transformers (with and without the cache), and every reference `generate()` setting
+/// (greedy and beam search) token-identical, for both fixtures.
+#[wasm_bindgen_test]
+fn parity_with_transformers_in_the_browser() {
+    use common::parity::{assert_generate_matches, encoder_diff, logits_diffs, TOLERANCE};
+    for fx in &FIXTURES {
+        let (m, r) = (fx.model(), fx.reference());
+        for input in ["short", "long"] {
+            let diff = encoder_diff(&m, &r, input);
+            assert!(diff <= TOLERANCE, "{} encoder {input}: {diff}", fx.name);
+        }
+        let (no_cache, cached) = logits_diffs(&m, &r);
+        assert!(no_cache <= TOLERANCE, "{} no cache: {no_cache}", fx.name);
+        assert!(cached <= TOLERANCE, "{} with cache: {cached}", fx.name);
+        assert!(assert_generate_matches(fx.name, &fx.load(), &r) >= 10);
+    }
+}

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod parity;
+
 use t5_summarizer::{ModelFiles, SummarizeOptions, Summarizer};
 
 /// A committed fixture model.
@@ -14,6 +16,8 @@ pub struct Fixture {
     pub weights: &'static [u8],
     /// The expected summary of `ARTICLE` under `golden_options()`, written by the native suite.
     pub golden: &'static str,
+    /// transformers' outputs for these weights (`tools/reference.py`).
+    pub reference: &'static str,
 }
 
 macro_rules! fixture {
@@ -24,6 +28,7 @@ macro_rules! fixture {
             tokenizer: include_bytes!(concat!("../fixtures/", $name, "/tokenizer.json")),
             weights: include_bytes!(concat!("../fixtures/", $name, "/model.safetensors")),
             golden: include_str!(concat!("../fixtures/", $name, "/expected-article.json")),
+            reference: include_str!(concat!("../fixtures/", $name, "/reference.json")),
         }
     };
 }
