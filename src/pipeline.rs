@@ -186,7 +186,7 @@ impl Summarizer {
             ));
         }
         let device = Device::Cpu;
-        let weights = Weights::from_safetensors(files.weights_name, files.weights, &device)?;
+        let weights = Weights::from_bytes(files.weights_name, files.weights, &device)?;
         let model = T5::load(&weights, &config, &device)?;
         let added_tokens = tokenizer
             .encode("", true)

@@ -114,3 +114,45 @@ fn sampling_is_deterministic_per_seed() {
         ids(&r["generate"]["greedy_40"]["short"])[1..21]
     );
 }
+
+/// The same checks on any model folder with a `reference.json`, for example one with the exact
+/// t5-small shape (not committed; about 240 MB):
+///
+/// ```sh
+/// python3 tools/make_bench_model.py t5-small /tmp/t5-small-random
+/// python3 tools/reference.py /tmp/t5-small-random
+/// T5_PARITY_DIR=/tmp/t5-small-random cargo test --release --test parity -- --ignored
+/// ```
+#[test]
+#[ignore = "needs T5_PARITY_DIR: a model folder with reference.json (see the doc comment)"]
+fn parity_on_a_model_folder() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("T5_PARITY_DIR").expect("set T5_PARITY_DIR to a model folder"),
+    );
+    let read = |f: &str| -> &'static [u8] {
+        Box::leak(
+            std::fs::read(dir.join(f))
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()))
+                .into_boxed_slice(),
+        )
+    };
+    let fx = common::Fixture {
+        name: "model folder",
+        config: read("config.json"),
+        tokenizer: read("tokenizer.json"),
+        weights: read("model.safetensors"),
+        golden: "{}",
+        reference: std::str::from_utf8(read("reference.json")).unwrap(),
+    };
+    let (m, r) = (fx.model(), fx.reference());
+    for input in ["short", "long"] {
+        let diff = encoder_diff(&m, &r, input);
+        println!("encoder ({input}): max abs diff {diff:.3e}");
+        assert!(diff <= TOLERANCE, "{input}: {diff}");
+    }
+    let (no_cache, cached) = logits_diffs(&m, &r);
+    println!("logits: max abs diff {no_cache:.3e} without cache, {cached:.3e} with cache");
+    assert!(no_cache <= TOLERANCE && cached <= TOLERANCE);
+    let n = assert_generate_matches(fx.name, &fx.load(), &r);
+    println!("{n} settings × 2 inputs token-identical");
+}

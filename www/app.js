@@ -21,6 +21,16 @@ const ui = {
   minNew: $('min-new-tokens'),
   maxInput: $('max-input-tokens'),
   refine: $('refine'),
+  numBeams: $('num-beams'),
+  lengthPenalty: $('length-penalty'),
+  earlyStopping: $('early-stopping'),
+  noRepeat: $('no-repeat-ngram'),
+  repetitionPenalty: $('repetition-penalty'),
+  doSample: $('do-sample'),
+  temperature: $('temperature'),
+  topK: $('top-k'),
+  topP: $('top-p'),
+  seed: $('seed'),
   notice: $('metrics-notice'),
   alerts: $('perf-alerts'),
   alertList: $('alert-list'),
@@ -68,13 +78,57 @@ function readNumber(input) {
   return n;
 }
 
+function readDecimal(input) {
+  if (input.value.trim() === '') return undefined;
+  const n = Number(input.value);
+  if (!Number.isFinite(n) || n < Number(input.min) || n > Number(input.max)) {
+    throw new Error(`${input.labels[0].textContent} must be a number from ${input.min} to ${input.max}.`);
+  }
+  return n;
+}
+
 function settings() {
-  return {
+  const early = ui.earlyStopping.value;
+  const options = {
     maxNewTokens: readNumber(ui.maxNew),
     minNewTokens: readNumber(ui.minNew),
     maxInputTokens: readNumber(ui.maxInput),
     refine: ui.refine.checked,
+    numBeams: readNumber(ui.numBeams),
+    lengthPenalty: readDecimal(ui.lengthPenalty),
+    earlyStopping: early === '' ? undefined : early === 'never' ? 'never' : early === 'true',
+    noRepeatNgramSize: readNumber(ui.noRepeat),
+    repetitionPenalty: readDecimal(ui.repetitionPenalty),
+    doSample: ui.doSample.checked || undefined,
+    temperature: readDecimal(ui.temperature),
+    topK: readNumber(ui.topK),
+    topP: readDecimal(ui.topP),
+    seed: readNumber(ui.seed),
   };
+  if (options.doSample && (options.numBeams ?? 1) > 1) {
+    throw new Error('Sampling works with 1 beam: set Beams to 1 or turn sampling off.');
+  }
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+}
+
+/** Shows the model's own generation settings as the placeholders of the empty inputs. */
+function showDefaults(info) {
+  const g = info.generation ?? {};
+  ui.maxNew.placeholder = String(info.maxNewTokens);
+  ui.minNew.placeholder = String(info.minNewTokens);
+  ui.maxInput.placeholder = String(info.maxInputTokens);
+  if (g.numBeams !== undefined) {
+    ui.numBeams.placeholder = String(g.numBeams);
+    ui.lengthPenalty.placeholder = String(g.lengthPenalty);
+    ui.noRepeat.placeholder = String(g.noRepeatNgramSize);
+    ui.repetitionPenalty.placeholder = String(g.repetitionPenalty);
+    ui.temperature.placeholder = String(g.temperature);
+    ui.topK.placeholder = String(g.topK);
+    ui.topP.placeholder = String(g.topP);
+    ui.seed.placeholder = String(g.seed);
+    const names = { true: 'when enough beams are done', false: 'when no beam can improve', never: 'never early' };
+    ui.earlyStopping.options[0].textContent = `model default (${names[String(g.earlyStopping)]})`;
+  }
 }
 
 // ---- Performance metrics -------------------------------------------------------------------
@@ -251,10 +305,7 @@ async function getSummarizer(signal) {
     },
   });
   summarizer = s;
-  const info = s.info;
-  ui.maxNew.placeholder = String(info.maxNewTokens);
-  ui.minNew.placeholder = String(info.minNewTokens);
-  ui.maxInput.placeholder = String(info.maxInputTokens);
+  showDefaults(s.info);
   const notCached = s.files.filter((f) => f.cacheError);
   if (notCached.length) showError(`The model works, but could not be cached for next time (${notCached[0].cacheError}).`);
   return s;
@@ -286,6 +337,13 @@ async function summarize() {
   running = controller;
   setRunning(true);
   ui.summary.textContent = '';
+  let committed = '';
+  const pending = document.createElement('span');
+  pending.className = 'pending';
+  const showPending = (text) => {
+    pending.textContent = text ? `${committed ? ' ' : ''}${text}` : '';
+    ui.summary.replaceChildren(committed, pending);
+  };
   ui.progress.value = 0;
   const started = performance.now();
   let tokens = 0;
@@ -306,9 +364,14 @@ async function summarize() {
         } else if (e.type === 'token') {
           genStart ??= performance.now();
           tokens++;
+          // The chunk's current best output, shown after the finished chunks until it is done.
+          if (e.pass === 0) showPending(e.text);
         } else if (e.type === 'chunk-done') {
           ui.progress.value = (e.index + 1) / e.total;
-          if (e.pass === 0) ui.summary.textContent += e.delta;
+          if (e.pass === 0) {
+            committed += e.delta;
+            showPending('');
+          }
         }
       },
     });

@@ -7,6 +7,10 @@
 const HUB = 'https://huggingface.co';
 const STANDARD_FILES = { config: 'config.json', tokenizer: 'tokenizer.json', weights: 'model.safetensors' };
 
+// GGUF files made by candle's quantizer (lmz/candle-quantized-t5); sizes estimated from the
+// parameter count at 6.6 bits per weight, not measured (no hub is reachable where this is built).
+const CANDLE_GGUF = `${HUB}/lmz/candle-quantized-t5/resolve/main/`;
+
 /** Models offered in the picker. Sizes are of the weights file. */
 export const MODELS = [
   {
@@ -22,10 +26,28 @@ export const MODELS = [
     files: STANDARD_FILES,
   },
   {
+    id: 't5-small-gguf',
+    label: 't5-small · quantized GGUF · ≈ 50 MB',
+    baseUrl: CANDLE_GGUF,
+    files: { config: 'config.json', tokenizer: 'tokenizer.json', weights: 'model.gguf' },
+  },
+  {
+    id: 'flan-t5-small-gguf',
+    label: 'flan-t5-small · quantized GGUF · ≈ 64 MB',
+    baseUrl: CANDLE_GGUF,
+    files: { config: 'config-flan-t5-small.json', tokenizer: 'tokenizer.json', weights: 'model-flan-t5-small.gguf' },
+  },
+  {
     id: 'tiny-t5',
-    label: 'tiny-t5 test model · random weights · 0.8 MB',
+    label: 'tiny-t5 test model · random weights · f32 · 0.8 MB',
     baseUrl: 'fixtures/tiny-t5/',
     files: STANDARD_FILES,
+  },
+  {
+    id: 'tiny-flan-t5-q8_0',
+    label: 'tiny-flan-t5 test model · random weights · q8_0 GGUF · 0.3 MB',
+    baseUrl: 'fixtures/tiny-flan-t5/',
+    files: { ...STANDARD_FILES, weights: 'model-q8_0.gguf' },
   },
 ];
 

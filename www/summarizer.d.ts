@@ -25,12 +25,54 @@ export interface GenerationOptions {
   prefix?: string;
   /** Summarize the merged chunk summaries again while they exceed one chunk (default true). */
   refine?: boolean;
+  /** transformers' max_length (counts the decoder start token); maxNewTokens wins. */
+  maxLength?: number;
+  /** transformers' min_length (counts the decoder start token); minNewTokens wins. */
+  minLength?: number;
+  /** Beams (1: greedy or sampling). Default: the model's summarization num_beams, else 1. */
+  numBeams?: number;
+  /** Beam scores are divided by length ** lengthPenalty (default: the model's, else 1). */
+  lengthPenalty?: number;
+  /** When beam search stops: true (num_beams finished), false (heuristic) or "never". */
+  earlyStopping?: boolean | 'never';
+  /** No n-gram of this size repeats (0: off; default: the model's). */
+  noRepeatNgramSize?: number;
+  /** Penalty on tokens already generated (1: off). */
+  repetitionPenalty?: number;
+  /** Sample the next token instead of taking the most likely one (numBeams must be 1). */
+  doSample?: boolean;
+  /** Sampling temperature (default 1). */
+  temperature?: number;
+  /** Sampling: keep the k most likely tokens (default 50; 0: all). */
+  topK?: number;
+  /** Sampling: nucleus probability mass (default 1). */
+  topP?: number;
+  /** Sampling seed: the same seed gives the same summary (default 0). */
+  seed?: number;
+}
+
+/** The generation settings a model uses when a call sets none. */
+export interface GenerationDefaults {
+  maxNewTokens: number;
+  minNewTokens: number;
+  numBeams: number;
+  lengthPenalty: number;
+  earlyStopping: boolean | 'never';
+  noRepeatNgramSize: number;
+  repetitionPenalty: number;
+  doSample: boolean;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
 }
 
 export type SummarizeEvent =
   | { type: 'planned'; pass: number; chunks: number }
   | { type: 'chunk-start'; pass: number; index: number; total: number }
-  | { type: 'token'; pass: number; index: number; token: number }
+  /** After every decoder step: the newest token and the chunk's current best output as text
+   * (with beam search this is the best running hypothesis and may change, not only grow). */
+  | { type: 'token'; pass: number; index: number; token: number; text: string }
   | { type: 'chunk-done'; pass: number; index: number; total: number; summary: string; delta: string };
 
 export interface SummarizeOptions extends GenerationOptions {
@@ -177,8 +219,10 @@ export interface ModelInfo {
   maxNewTokens: number;
   minNewTokens: number;
   maxInputTokens: number;
-  /** Precision of the weights file. */
+  /** Precision of the weights file (`f32`, `f16`, `f32+q8_0`, ...). */
   dtype: string;
+  /** Generation settings used when a call sets none. */
+  generation: GenerationDefaults;
   /** Bytes of the model's tensors in memory. */
   modelBytes: number;
 }

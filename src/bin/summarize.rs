@@ -8,7 +8,8 @@
 //!           [--do-sample] [--temperature F] [--top-k N] [--top-p F] [--seed N]
 //!           [--max-input-tokens N] [--json]
 //! ```
-//! Without `--text` or `--input-ids` the text is read from stdin. Settings not given take the
+//! Without `--text` or `--input-ids` the text is read from stdin. The weights are the folder's
+//! `model.safetensors`, else its `model.gguf` (or the file `--weights <name>` names). Settings not given take the
 //! model's defaults (config.json's `task_specific_params.summarization`, if any).
 
 use std::io::Read;
@@ -22,6 +23,7 @@ struct Args {
     model: PathBuf,
     text: Option<String>,
     input_ids: Option<Vec<u32>>,
+    weights: Option<String>,
     options: SummarizeOptions,
     json: bool,
 }
@@ -31,11 +33,11 @@ const USAGE: &str =
 [--max-new-tokens N] [--min-new-tokens N] [--max-length N] [--min-length N] [--num-beams N] \
 [--length-penalty F] [--early-stopping true|false|never] [--no-repeat-ngram-size N] \
 [--repetition-penalty F] [--do-sample] [--temperature F] [--top-k N] [--top-p F] [--seed N] \
-[--max-input-tokens N] [--json]";
+[--max-input-tokens N] [--weights <file>] [--json]";
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut model = None;
-    let (mut text, mut input_ids, mut json) = (None, None, false);
+    let (mut text, mut input_ids, mut json, mut weights) = (None, None, false, None);
     let mut options = SummarizeOptions::default();
     let number = |flag: &str, v: Option<String>| -> Result<usize, String> {
         let v = v.ok_or(format!("{flag} needs a value"))?;
@@ -55,6 +57,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
                 ))
             }
             "--text" => text = Some(argv.next().ok_or("--text needs a value")?),
+            "--weights" => weights = Some(argv.next().ok_or("--weights needs a file name")?),
             "--input-ids" => {
                 let v = argv.next().ok_or("--input-ids needs a value")?;
                 let ids = v
@@ -100,6 +103,7 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         model,
         text,
         input_ids,
+        weights,
         options,
         json,
     })
@@ -120,7 +124,18 @@ fn run(args: Args) -> Result<(Vec<u32>, String), String> {
                 .to_vec()
         }
     };
-    let weights_name = "model.safetensors";
+    let weights_name = match &args.weights {
+        Some(name) => name.as_str(),
+        None => ["model.safetensors", "model.gguf"]
+            .into_iter()
+            .find(|n| args.model.join(n).is_file())
+            .ok_or_else(|| {
+                format!(
+                    "{}: no model.safetensors or model.gguf",
+                    args.model.display()
+                )
+            })?,
+    };
     let weights = read(&args.model, weights_name)?;
     let files = ModelFiles {
         config: &config,

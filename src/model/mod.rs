@@ -1,6 +1,9 @@
-//! The T5 model: configuration, weights and the encoder-decoder forward pass.
+//! The T5 model: configuration, weights (safetensors or GGUF), quantization and the
+//! encoder-decoder forward pass.
 
 pub mod config;
+pub mod quantize;
+pub mod random;
 pub mod t5;
 pub mod weights;
 

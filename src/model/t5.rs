@@ -339,10 +339,12 @@ impl T5 {
         let encoder = Stack::load(weights, "encoder", cfg.num_layers, false, cfg)?;
         let decoder = Stack::load(weights, "decoder", cfg.num_decoder_layers, true, cfg)?;
         // As transformers does: a checkpoint without its own LM head ties it to the embedding.
+        // A quantized embedding stays quantized as the tied head.
         let lm_head = if weights.contains("lm_head.weight") {
             weights.linear("lm_head", cfg.vocab_size, cfg.d_model)?
         } else {
-            QMatMul::Tensor(shared.clone())
+            let base = embedding.strip_suffix(".weight").unwrap_or(embedding);
+            weights.linear(base, cfg.vocab_size, cfg.d_model)?
         };
         let output_scale = cfg
             .scale_decoder_outputs

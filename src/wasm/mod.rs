@@ -110,6 +110,7 @@ struct ModelInfo {
     max_input_tokens: usize,
     dtype: String,
     model_bytes: usize,
+    generation: crate::generation::GenerationConfig,
 }
 
 /// A loaded model, callable from JS.
@@ -287,6 +288,7 @@ impl WasmSummarizer {
             max_input_tokens: crate::pipeline::DEFAULT_MAX_INPUT_TOKENS,
             dtype: self.inner.weights_dtype().to_string(),
             model_bytes: self.inner.model_bytes(),
+            generation: gen,
         })
     }
 

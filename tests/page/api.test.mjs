@@ -128,3 +128,51 @@ test('the page works on a plain static host without cross-origin isolation', asy
   assert.equal(await page.evaluate(() => crossOriginIsolated), true);
   await context.close();
 });
+
+test('generation settings: beam search, sampling per seed, clear errors, and a GGUF model', async () => {
+  const { page, context, problems } = await h.newPage('');
+  const out = await page.evaluate(async (text) => {
+    const { Summarizer } = await import('./summarizer.js');
+    const chunk = text.slice(0, 400);
+    const base = { maxInputTokens: 128, maxNewTokens: 12, refine: false };
+    const s = await Summarizer.create({ model: 'tiny-flan-t5-q8_0', ...base });
+    const texts = [];
+    const beam = await s.summarizeDetailed(chunk, {
+      numBeams: 3,
+      lengthPenalty: 1.5,
+      noRepeatNgramSize: 2,
+      repetitionPenalty: 1.2,
+      earlyStopping: 'never',
+      onProgress: (e) => e.type === 'token' && texts.push(e.text),
+    });
+    const greedy = await s.summarize(chunk, { numBeams: 1 });
+    const sample = (seed) => s.summarize(chunk, { doSample: true, seed, temperature: 1.5, topK: 0, topP: 0.95 });
+    const [a, b, c] = [await sample(7), await sample(7), await sample(8)];
+    const errors = [];
+    for (const bad of [{ numBeams: 2, doSample: true }, { numBeams: 0 }, { earlyStopping: 'sometimes' }, { topP: 1.5, doSample: true }]) {
+      try {
+        await s.summarize(chunk, bad);
+        errors.push(null);
+      } catch (e) {
+        errors.push({ kind: e.kind, message: e.message });
+      }
+    }
+    const after = await s.summarize(chunk);
+    return { info: s.info, beam: beam.text, texts, greedy, a, b, c, errors, after };
+  }, ARTICLE);
+  assert.equal(out.info.dtype, 'f32+q8_0');
+  assert.equal(out.info.generation.numBeams, 1);
+  assert.ok(out.beam.length > 0);
+  assert.ok(out.texts.length >= 2, 'token events carry the current best text');
+  assert.ok(out.texts.every((t) => typeof t === 'string'));
+  assert.equal(out.a, out.b, 'the same seed gives the same summary');
+  assert.notEqual(out.a, out.c, 'another seed gives another summary');
+  for (const e of out.errors) assert.equal(e?.kind, 'invalid-option', JSON.stringify(e));
+  assert.match(out.errors[0].message, /sampling works with numBeams 1 only/);
+  assert.match(out.errors[1].message, /numBeams must be between 1 and 64/);
+  assert.match(out.errors[2].message, /earlyStopping must be true, false or "never"/);
+  assert.match(out.errors[3].message, /topP must be in \(0, 1\]/);
+  assert.ok(out.after.length > 0, 'the summarizer works after bad settings');
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -163,3 +163,44 @@ test('model files come from Cache Storage after the first download', async () =>
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('the settings show the model defaults, beam search streams its best hypothesis, and bad settings are refused', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  const seen = [];
+  await page.exposeFunction('recordPending', (t) => seen.push(t));
+  await page.evaluate(() => {
+    new MutationObserver(() => {
+      const p = document.querySelector('#summary .pending');
+      if (p?.textContent) window.recordPending(p.textContent);
+    }).observe(document.getElementById('summary'), { childList: true, characterData: true, subtree: true });
+  });
+  await summarize(page, ARTICLE.slice(0, 500), { maxNew: '16', maxInput: '128' });
+  await waitForOutcome(page);
+  assert.match(await c.status.textContent(), DONE);
+  // tiny-t5's config.json carries t5's summarization defaults: 4 beams.
+  assert.equal(await c.numBeams.getAttribute('placeholder'), '4');
+  assert.ok(seen.length >= 3, `the chunk's best hypothesis was not shown while generating (${seen.length})`);
+  const beamSummary = (await c.summary.textContent()).trim();
+  assert.ok(beamSummary.length > 0);
+  assert.equal(await page.locator('#summary .pending').count(), 0, 'the final summary replaces the pending text');
+
+  // Sampling with more than one beam is refused before anything runs; the text stays.
+  await c.numBeams.fill('3');
+  await c.doSample.check();
+  await c.summarize.click();
+  await page.waitForFunction(() => !document.getElementById('error').hidden);
+  assert.match(await c.alert.textContent(), /Sampling works with 1 beam/);
+  assert.equal(await c.text.inputValue(), ARTICLE.slice(0, 500));
+
+  // Greedy sampling with a seed works and differs from beam search.
+  await c.numBeams.fill('1');
+  await c.seed.fill('5');
+  await c.summarize.click();
+  await waitForOutcome(page);
+  assert.match(await c.status.textContent(), DONE);
+  assert.equal(await c.alert.isHidden(), true);
+  assert.ok((await c.summary.textContent()).trim().length > 0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -84,5 +84,8 @@ export function controls(page) {
     alert: page.getByRole('alert'),
     maxNew: page.getByLabel('Max new tokens per chunk'),
     maxInput: page.getByLabel('Input tokens per chunk'),
+    numBeams: page.getByLabel('Beams (1: greedy)'),
+    doSample: page.getByLabel('Sample instead of picking the most likely token'),
+    seed: page.getByLabel('Seed'),
   };
 }
