@@ -156,3 +156,58 @@ fn parity_on_a_model_folder() {
     let n = assert_generate_matches(fx.name, &fx.load(), &r);
     println!("{n} settings × 2 inputs token-identical");
 }
+
+/// The CLI drives the same generation: with `--input-ids` and beam-search flags it prints
+/// transformers' tokens; bad flag values give one line on stderr and a non-zero exit.
+#[test]
+fn cli_reproduces_reference_beam_search() {
+    let fx = &FIXTURES[1];
+    let r = fx.reference();
+    let dir = format!("{}/tests/fixtures/{}", env!("CARGO_MANIFEST_DIR"), fx.name);
+    let input: Vec<String> = ids(&r["inputs"]["short"])
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    // beam_4_lp_2_no_repeat_3: num_beams 4, max_new_tokens 40, length_penalty 2,
+    // no_repeat_ngram_size 3, early_stopping true.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_summarize"))
+        .args(["--model", &dir, "--input-ids", &input.join(",")])
+        .args([
+            "--num-beams",
+            "4",
+            "--max-new-tokens",
+            "40",
+            "--length-penalty",
+            "2",
+        ])
+        .args([
+            "--no-repeat-ngram-size",
+            "3",
+            "--early-stopping",
+            "true",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        ids(&json["tokens"]),
+        ids(&r["generate"]["beam_4_lp_2_no_repeat_3"]["short"])[1..]
+    );
+    for bad in [
+        ["--early-stopping", "maybe"],
+        ["--num-beams", "0"],
+        ["--repetition-penalty", "x"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_summarize"))
+            .args(["--model", &dir, "--input-ids", "5,1"])
+            .args(bad)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{bad:?}: {err}");
+        assert!(err.starts_with("summarize: "), "{err}");
+    }
+}
