@@ -2,6 +2,8 @@
 //! `models::quantized_t5` depart from transformers, measured against the same goldens the parity
 //! suite uses. If a future candle fixes one of these, its test fails and says so.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use candle_core::quantized::GgmlDType;
