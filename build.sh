@@ -99,7 +99,7 @@ test_all() {
 
   say "Formatting and lints (native and wasm32)"
   cargo fmt --check
-  cargo clippy --all-targets -- -D warnings
+  cargo clippy --all-targets --features bench -- -D warnings
   cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
 
   say "Native tests"
@@ -121,9 +121,23 @@ test_all() {
   echo "tests: $PASSED passed, $FAILED failed"
 }
 
+# Speed benchmark: ours against the stock candle-transformers T5 on random t5-small-shaped
+# models (generated in memory), natively on one thread. Writes bench-out/bench-<shape>.json.
+# The browser half (wasm in headless Chromium, threads) is not built yet.
+bench() {
+  need_rust
+  mkdir -p bench-out
+  for shape in t5-small flan-t5-small; do
+    say "Native benchmark: $shape"
+    RAYON_NUM_THREADS=1 cargo run --release --features bench --bin bench -- \
+      --shape "$shape" --json "bench-out/bench-$shape.json" "${@}"
+  done
+}
+
 case "${1:-}" in
   build) build ;;
   serve) serve ;;
   test) test_all ;;
-  *) echo "usage: ./build.sh build|serve|test" >&2; exit 2 ;;
+  bench) shift; bench "$@" ;;
+  *) echo "usage: ./build.sh build|serve|test|bench" >&2; exit 2 ;;
 esac

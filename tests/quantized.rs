@@ -16,7 +16,7 @@ mod common;
 
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
-use common::parity::{ids, matrix, max_abs_diff};
+use common::parity::{ids, matrix, max_abs_diff, settings};
 use common::FIXTURES;
 use t5_summarizer::generation::{Flow, GenerationConfig};
 use t5_summarizer::model::quantize::{parse_type, quantize};
@@ -102,9 +102,27 @@ fn fixtures_quantized_logits_stay_close_to_reference() {
             let rel = relative_error(&ours, &expected);
             let tokens = greedy(&m, &ids(&r["inputs"]["long"]), 40);
             let agree = agreement(&tokens, &reference_greedy);
+            // Beam search (the t5 summarization-style setting) against transformers' f32 tokens.
+            let (bytes, _) = quantize(&f32w, parse_type(kind).unwrap()).unwrap();
+            let s = Summarizer::load(&ModelFiles {
+                config: fx.config,
+                tokenizer: fx.tokenizer,
+                weights: &bytes,
+                weights_name: "model.gguf",
+            })
+            .unwrap();
+            let beam_cfg = settings(&r["settings"]["beam_4_lp_2_no_repeat_3"], s.config());
+            let beam = s
+                .generate(&ids(&r["inputs"]["long"]), &beam_cfg, &mut |_| {
+                    Flow::Continue
+                })
+                .unwrap();
+            let beam_expected = &ids(&r["generate"]["beam_4_lp_2_no_repeat_3"]["long"])[1..];
             println!(
-                "  {kind}: max abs logit diff {diff:.4} (max |logit| {:.2}), mean relative {rel:.4}; greedy agrees for {agree} of 40 tokens",
-                expected.iter().flatten().fold(0f32, |m, v| m.max(v.abs()))
+                "  {kind}: max abs logit diff {diff:.4} (max |logit| {:.2}), mean relative {rel:.4}; greedy agrees for {agree} of 40 tokens, beam search (4 beams) for {} of {}",
+                expected.iter().flatten().fold(0f32, |m, v| m.max(v.abs())),
+                agreement(&beam, beam_expected),
+                beam_expected.len()
             );
             errors.push(rel);
         }

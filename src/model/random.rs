@@ -84,6 +84,10 @@ impl Shape {
             "pad_token_id": 0,
             "eos_token_id": 1,
             "decoder_start_token_id": 0,
+            "dropout_rate": 0.0,
+            "initializer_factor": 1.0,
+            "is_encoder_decoder": true,
+            "use_cache": true,
         });
         if !self.gated {
             c["task_specific_params"] = serde_json::json!({"summarization": {
