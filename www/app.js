@@ -348,6 +348,8 @@ async function summarize() {
   const started = performance.now();
   let tokens = 0;
   let genStart = null;
+  let chunkLabel = '';
+  let rateShown = 0;
   try {
     const s = await getSummarizer(controller.signal);
     setStatus('Summarizing…');
@@ -360,10 +362,16 @@ async function summarize() {
         } else if (e.type === 'chunk-start') {
           ui.progress.value = e.index / e.total;
           const what = e.pass > 0 ? 'Refining: chunk' : 'Chunk';
-          setStatus(`${what} ${e.index + 1} of ${e.total}…${rate()}`);
+          chunkLabel = `${what} ${e.index + 1} of ${e.total}…`;
+          setStatus(`${chunkLabel}${rate()}`);
         } else if (e.type === 'token') {
           genStart ??= performance.now();
           tokens++;
+          // The rate while generating, a few times a second.
+          if (performance.now() - rateShown > 250) {
+            rateShown = performance.now();
+            setStatus(`${chunkLabel}${rate()}`);
+          }
           // The chunk's current best output, shown after the finished chunks until it is done.
           if (e.pass === 0) showPending(e.text);
         } else if (e.type === 'chunk-done') {
