@@ -76,10 +76,15 @@ fn agreement(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-fn gguf(weights: &Weights, kind: &str) -> Weights {
+/// `weights` converted to a GGUF file of `kind`.
+fn gguf_bytes(weights: &Weights, kind: &str) -> Vec<u8> {
     let (bytes, report) = quantize(weights, parse_type(kind).unwrap()).unwrap();
     println!("  {kind}: {}", report.to_string().lines().next().unwrap());
-    Weights::from_bytes("model.gguf", &bytes, &Device::Cpu).unwrap()
+    bytes
+}
+
+fn gguf(weights: &Weights, kind: &str) -> Weights {
+    Weights::from_bytes("model.gguf", &gguf_bytes(weights, kind), &Device::Cpu).unwrap()
 }
 
 #[test]
@@ -96,14 +101,17 @@ fn fixtures_quantized_logits_stay_close_to_reference() {
         println!("{}:", fx.name);
         let mut errors = vec![];
         for kind in ["q8_0", "q4k"] {
-            let m = load(&cfg, &gguf(&f32w, kind));
+            let bytes = gguf_bytes(&f32w, kind);
+            let m = load(
+                &cfg,
+                &Weights::from_bytes("model.gguf", &bytes, &Device::Cpu).unwrap(),
+            );
             let ours = logits(&m, &input_ids, &decoder_ids);
             let diff = max_abs_diff(&ours, &expected);
             let rel = relative_error(&ours, &expected);
             let tokens = greedy(&m, &ids(&r["inputs"]["long"]), 40);
             let agree = agreement(&tokens, &reference_greedy);
             // Beam search (the t5 summarization-style setting) against transformers' f32 tokens.
-            let (bytes, _) = quantize(&f32w, parse_type(kind).unwrap()).unwrap();
             let s = Summarizer::load(&ModelFiles {
                 config: fx.config,
                 tokenizer: fx.tokenizer,

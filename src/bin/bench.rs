@@ -116,36 +116,40 @@ impl Runner for Ours {
     }
 }
 
-struct Stock {
-    model: stock::T5ForConditionalGeneration,
+/// A stock candle-transformers model (f32 or quantized: the same API) with its encoder output.
+struct Stock<M> {
+    model: M,
     enc: Option<Tensor>,
 }
 
-impl Runner for Stock {
-    fn encode(&mut self, ids: &[u32]) -> candle_core::Result<()> {
-        self.model.clear_kv_cache();
-        let x = Tensor::from_slice(ids, (1, ids.len()), &Device::Cpu)?;
-        self.enc = Some(self.model.encode(&x)?);
-        Ok(())
-    }
-
-    fn step(&mut self, token: u32) -> candle_core::Result<Vec<f32>> {
-        let d = Tensor::from_slice(&[token], (1, 1), &Device::Cpu)?;
-        self.model
-            .decode(&d, self.enc.as_ref().expect("encode first"))?
-            .squeeze(0)?
-            .to_vec1()
-    }
+/// The calls both stock T5 types offer.
+trait StockT5 {
+    fn clear(&mut self);
+    fn encode(&mut self, x: &Tensor) -> candle_core::Result<Tensor>;
+    fn decode(&mut self, d: &Tensor, enc: &Tensor) -> candle_core::Result<Tensor>;
 }
 
-struct StockQuantized {
-    model: quantized_t5::T5ForConditionalGeneration,
-    enc: Option<Tensor>,
+macro_rules! stock_t5 {
+    ($t:ty) => {
+        impl StockT5 for $t {
+            fn clear(&mut self) {
+                self.clear_kv_cache()
+            }
+            fn encode(&mut self, x: &Tensor) -> candle_core::Result<Tensor> {
+                <$t>::encode(self, x)
+            }
+            fn decode(&mut self, d: &Tensor, enc: &Tensor) -> candle_core::Result<Tensor> {
+                <$t>::decode(self, d, enc)
+            }
+        }
+    };
 }
+stock_t5!(stock::T5ForConditionalGeneration);
+stock_t5!(quantized_t5::T5ForConditionalGeneration);
 
-impl Runner for StockQuantized {
+impl<M: StockT5> Runner for Stock<M> {
     fn encode(&mut self, ids: &[u32]) -> candle_core::Result<()> {
-        self.model.clear_kv_cache();
+        self.model.clear();
         let x = Tensor::from_slice(ids, (1, ids.len()), &Device::Cpu)?;
         self.enc = Some(self.model.encode(&x)?);
         Ok(())
@@ -240,75 +244,73 @@ fn run(args: Args) -> Result<Vec<Row>, String> {
         Ok(c)
     };
 
-    // Stock f32 (safetensors-equivalent: the f32 GGUF dequantized into a VarBuilder).
+    // Loads one system (timed, heap growth from here on counted), then measures it.
+    let mut bench = |system: String,
+                     bytes: usize,
+                     load: &dyn Fn() -> Result<Box<dyn Runner>, String>|
+     -> Result<(), String> {
+        memory::reset_peak();
+        let before = memory::current_bytes();
+        let t = Instant::now();
+        let mut runner = load()?;
+        let load_ms = t.elapsed().as_secs_f64() * 1e3;
+        eprintln!("{system} …");
+        let lengths = measure(
+            runner.as_mut(),
+            &args.lengths,
+            args.steps,
+            args.repeats,
+            vocab,
+        )
+        .map_err(|x| e(&x))?;
+        rows.push(Row {
+            system,
+            weights_bytes: bytes,
+            load_ms,
+            peak_bytes: memory::peak_bytes().saturating_sub(before),
+            lengths,
+        });
+        Ok(())
+    };
+
+    // Stock f32: the f32 GGUF read into a VarBuilder (as a safetensors file would be).
     let f32_bytes = &files[0].1;
-    {
-        memory::reset_peak();
-        let before = memory::current_bytes();
-        let t = Instant::now();
-        let w = Weights::from_bytes("f32.gguf", f32_bytes, &Device::Cpu).map_err(|x| e(&x))?;
-        let tensors: std::collections::HashMap<String, Tensor> = w
-            .names()
-            .into_iter()
-            .map(|n| (n.to_string(), w.get_f32(n).unwrap().unwrap()))
-            .collect();
-        drop(w);
-        let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let model =
-            stock::T5ForConditionalGeneration::load(vb, &stock_cfg()?).map_err(|x| e(&x))?;
-        let load_ms = t.elapsed().as_secs_f64() * 1e3;
-        eprintln!("stock candle-transformers T5 f32 …");
-        let mut r = Stock { model, enc: None };
-        let lengths =
-            measure(&mut r, &args.lengths, args.steps, args.repeats, vocab).map_err(|x| e(&x))?;
-        rows.push(Row {
-            system: "stock candle-transformers T5 f32".into(),
-            weights_bytes: f32_bytes.len(),
-            load_ms,
-            peak_bytes: memory::peak_bytes().saturating_sub(before),
-            lengths,
-        });
-    }
-    {
-        memory::reset_peak();
-        let before = memory::current_bytes();
-        let q8 = &files[1].1;
-        let t = Instant::now();
-        let vb = quantized_t5::VarBuilder::from_gguf_buffer(q8, &Device::Cpu).map_err(|x| e(&x))?;
-        let qcfg: quantized_t5::Config = serde_json::from_str(&config_json).map_err(|x| e(&x))?;
-        let model = quantized_t5::T5ForConditionalGeneration::load(vb, &qcfg).map_err(|x| e(&x))?;
-        let load_ms = t.elapsed().as_secs_f64() * 1e3;
-        eprintln!("stock candle-transformers quantized T5 q8_0 …");
-        let mut r = StockQuantized { model, enc: None };
-        let lengths =
-            measure(&mut r, &args.lengths, args.steps, args.repeats, vocab).map_err(|x| e(&x))?;
-        rows.push(Row {
-            system: "stock candle-transformers quantized T5 q8_0".into(),
-            weights_bytes: q8.len(),
-            load_ms,
-            peak_bytes: memory::peak_bytes().saturating_sub(before),
-            lengths,
-        });
-    }
+    bench(
+        "stock candle-transformers T5 f32".into(),
+        f32_bytes.len(),
+        &|| {
+            let w = Weights::from_bytes("f32.gguf", f32_bytes, &Device::Cpu).map_err(|x| e(&x))?;
+            let mut tensors = std::collections::HashMap::new();
+            for n in w.names() {
+                let t = w.get_f32(n).map_err(|x| e(&x))?.expect("a listed tensor");
+                tensors.insert(n.to_string(), t);
+            }
+            let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+            let model =
+                stock::T5ForConditionalGeneration::load(vb, &stock_cfg()?).map_err(|x| e(&x))?;
+            Ok(Box::new(Stock { model, enc: None }))
+        },
+    )?;
+    let q8 = &files[1].1;
+    bench(
+        "stock candle-transformers quantized T5 q8_0".into(),
+        q8.len(),
+        &|| {
+            let vb =
+                quantized_t5::VarBuilder::from_gguf_buffer(q8, &Device::Cpu).map_err(|x| e(&x))?;
+            let qcfg: quantized_t5::Config =
+                serde_json::from_str(&config_json).map_err(|x| e(&x))?;
+            let model =
+                quantized_t5::T5ForConditionalGeneration::load(vb, &qcfg).map_err(|x| e(&x))?;
+            Ok(Box::new(Stock { model, enc: None }))
+        },
+    )?;
     for (name, bytes) in &files {
-        memory::reset_peak();
-        let before = memory::current_bytes();
-        let t = Instant::now();
-        let w = Weights::from_bytes("model.gguf", bytes, &Device::Cpu).map_err(|x| e(&x))?;
-        let model = T5::load(&w, &cfg, &Device::Cpu).map_err(|x| e(&x))?;
-        drop(w);
-        let load_ms = t.elapsed().as_secs_f64() * 1e3;
-        eprintln!("ours {name} …");
-        let mut r = Ours { model, cache: None };
-        let lengths =
-            measure(&mut r, &args.lengths, args.steps, args.repeats, vocab).map_err(|x| e(&x))?;
-        rows.push(Row {
-            system: format!("ours {name}"),
-            weights_bytes: bytes.len(),
-            load_ms,
-            peak_bytes: memory::peak_bytes().saturating_sub(before),
-            lengths,
-        });
+        bench(format!("ours {name}"), bytes.len(), &|| {
+            let w = Weights::from_bytes("model.gguf", bytes, &Device::Cpu).map_err(|x| e(&x))?;
+            let model = T5::load(&w, &cfg, &Device::Cpu).map_err(|x| e(&x))?;
+            Ok(Box::new(Ours { model, cache: None }))
+        })?;
     }
     Ok(rows)
 }

@@ -178,7 +178,7 @@ fn beam_search(
 
         // Finished list: the old entries and the top `num_beams` candidates that just ended.
         let all_done = finished.iter().all(|f| f.done);
-        let mut merged = finished.clone();
+        let mut merged = std::mem::take(&mut finished);
         for (i, (c, &hit)) in candidates.iter().zip(&hits).enumerate() {
             let mut score = length_normalized(c.score, cur_len, penalty);
             if all_done && cfg.early_stopping == EarlyStopping::Done {

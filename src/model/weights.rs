@@ -28,6 +28,14 @@ impl Stored {
         }
     }
 
+    /// The values in f32 (dequantized if stored quantized).
+    fn to_f32(&self) -> Result<Tensor> {
+        Ok(match self {
+            Stored::Dense(t) => t.clone(),
+            Stored::Quantized(q) => q.dequantize(&q.device())?,
+        })
+    }
+
     fn bytes(&self) -> usize {
         match self {
             Stored::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
@@ -121,6 +129,15 @@ impl Weights {
             };
             tensors.insert(name.clone(), t);
         }
+        Self::collected(file, tensors, stored)
+    }
+
+    /// The weights read from `file`, with the set of precisions seen in it.
+    fn collected(
+        file: &str,
+        tensors: HashMap<String, Stored>,
+        stored: std::collections::BTreeSet<&str>,
+    ) -> Result<Self> {
         if tensors.is_empty() {
             return Err(Error::model_file(file, "the file holds no tensors"));
         }
@@ -155,14 +172,7 @@ impl Weights {
             };
             tensors.insert(name, Stored::Dense(tensor));
         }
-        if tensors.is_empty() {
-            return Err(Error::model_file(file, "the file holds no tensors"));
-        }
-        Ok(Weights {
-            file: file.to_string(),
-            tensors,
-            stored_dtype: stored.into_iter().collect::<Vec<_>>().join("+"),
-        })
+        Self::collected(file, tensors, stored)
     }
 
     /// Precision of the tensors as stored in the file (`f32`, `f16`, `bf16`, `q8_0`, ...; mixed
@@ -198,10 +208,7 @@ impl Weights {
     /// The tensor `name` in f32 (dequantized if stored quantized), which must have exactly
     /// `shape`.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        Ok(match self.get(name, shape)? {
-            Stored::Dense(t) => t.clone(),
-            Stored::Quantized(q) => q.dequantize(&q.device())?,
-        })
+        self.get(name, shape)?.to_f32()
     }
 
     /// A bias-free linear layer `name.weight` of shape `[out, in]`; quantized weights stay
@@ -229,11 +236,7 @@ impl Weights {
 
     /// The tensor `name` in f32 whatever its shape, if present.
     pub fn get_f32(&self, name: &str) -> Result<Option<Tensor>> {
-        match self.tensors.get(name) {
-            None => Ok(None),
-            Some(Stored::Dense(t)) => Ok(Some(t.clone())),
-            Some(Stored::Quantized(q)) => Ok(Some(q.dequantize(&q.device())?)),
-        }
+        self.tensors.get(name).map(Stored::to_f32).transpose()
     }
 }
 
