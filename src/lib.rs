@@ -7,6 +7,8 @@
 //! - [`pipeline`]: the summarizer tying them together.
 //! - `wasm` (wasm32 only): the JS API used by the Web Worker.
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod error;
 pub mod generation;
 pub mod metrics;

@@ -12,7 +12,7 @@ use tokenizers::Tokenizer;
 use crate::error::{Error, Result};
 use crate::generation::{generate, EarlyStopping, Flow, GenerationConfig, StepDecoder};
 use crate::metrics::{default_clock, ChunkTimings, Clock, PassTimings, RunTimings, Span};
-use crate::model::{DecoderCache, T5Config, Weights, T5};
+use crate::model::{ByteSource, DecoderCache, T5Config, Weights, T5};
 use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
 
 /// Default input token budget per chunk (t5-small's training length).
@@ -26,8 +26,9 @@ pub struct ModelFiles<'a> {
     pub config: &'a [u8],
     /// `tokenizer.json`.
     pub tokenizer: &'a [u8],
-    /// Weights file contents.
-    pub weights: &'a [u8],
+    /// Weights file contents (`&bytes` for bytes in memory; in the browser a JavaScript
+    /// `Uint8Array`, read tensor by tensor).
+    pub weights: &'a dyn ByteSource,
     /// Weights file name, used in messages (`model.safetensors`).
     pub weights_name: &'a str,
 }
@@ -186,7 +187,7 @@ impl Summarizer {
             ));
         }
         let device = Device::Cpu;
-        let weights = Weights::from_bytes(files.weights_name, files.weights, &device)?;
+        let weights = Weights::from_source(files.weights_name, files.weights, &device)?;
         let model = T5::load(&weights, &config, &device)?;
         let added_tokens = tokenizer
             .encode("", true)

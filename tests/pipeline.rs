@@ -188,7 +188,7 @@ fn load_err(config: &[u8], tokenizer: &[u8], weights: &[u8]) -> String {
     let files = ModelFiles {
         config,
         tokenizer,
-        weights,
+        weights: &weights,
         weights_name: "model.safetensors",
     };
     match Summarizer::load(&files) {

@@ -197,7 +197,7 @@ fn summarizer_loads_gguf_and_reports_broken_files() {
     let files = |weights: &'static [u8]| ModelFiles {
         config: fx.config,
         tokenizer: fx.tokenizer,
-        weights,
+        weights: Box::leak(Box::new(weights)),
         weights_name: "model.gguf",
     };
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());

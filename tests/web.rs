@@ -38,7 +38,13 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 #[wasm_bindgen_test]
 fn js_api_summarizes_with_events() {
     let fx = &FIXTURES[0];
-    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, JsValue::UNDEFINED).unwrap();
+    let s = WasmSummarizer::new(
+        fx.config,
+        fx.tokenizer,
+        fx.weights.into(),
+        JsValue::UNDEFINED,
+    )
+    .unwrap();
     let events = js_sys::Array::new();
     let sink = events.clone();
     let on_event = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
@@ -86,7 +92,7 @@ fn load_errors_carry_a_kind() {
     let Err(err) = WasmSummarizer::new(
         fx.config,
         fx.tokenizer,
-        &fx.weights[..100],
+        fx.weights[..100].into(),
         JsValue::UNDEFINED,
     ) else {
         panic!("a truncated file loaded");
@@ -99,7 +105,13 @@ fn load_errors_carry_a_kind() {
 #[wasm_bindgen_test]
 fn summarize_errors_carry_a_kind() {
     let fx = &FIXTURES[0];
-    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights, JsValue::UNDEFINED).unwrap();
+    let s = WasmSummarizer::new(
+        fx.config,
+        fx.tokenizer,
+        fx.weights.into(),
+        JsValue::UNDEFINED,
+    )
+    .unwrap();
     let Err(err) = s.summarize("   ", JsValue::UNDEFINED, None) else {
         panic!("empty text summarized");
     };

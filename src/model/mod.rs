@@ -4,9 +4,11 @@
 pub mod config;
 pub mod quantize;
 pub mod random;
+pub mod source;
 pub mod t5;
 pub mod weights;
 
 pub use config::{Activation, SummarizationParams, T5Config};
+pub use source::ByteSource;
 pub use t5::{DecoderCache, T5};
-pub use weights::Weights;
+pub use weights::{Embedding, Weights};

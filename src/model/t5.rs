@@ -12,7 +12,7 @@ use candle_core::quantized::QMatMul;
 use candle_core::{Device, Module, Tensor};
 
 use super::config::{Activation, T5Config};
-use super::weights::Weights;
+use super::weights::{Embedding, Weights};
 use crate::error::Result;
 
 /// T5's layer norm: RMS normalization with a learned scale and no bias or mean.
@@ -315,7 +315,7 @@ impl DecoderCache {
 /// A loaded T5 encoder-decoder with its LM head.
 pub struct T5 {
     cfg: T5Config,
-    shared: Tensor,
+    shared: Embedding,
     encoder: Stack,
     decoder: Stack,
     lm_head: QMatMul,
@@ -335,7 +335,7 @@ impl T5 {
         .into_iter()
         .find(|name| weights.contains(name))
         .unwrap_or("shared.weight");
-        let shared = weights.tensor(embedding, &[cfg.vocab_size, cfg.d_model])?;
+        let shared = weights.embedding(embedding, cfg.vocab_size, cfg.d_model)?;
         let encoder = Stack::load(weights, "encoder", cfg.num_layers, false, cfg)?;
         let decoder = Stack::load(weights, "decoder", cfg.num_decoder_layers, true, cfg)?;
         // As transformers does: a checkpoint without its own LM head ties it to the embedding.
@@ -372,10 +372,7 @@ impl T5 {
 
     fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, s) = ids.dims2()?;
-        Ok(self
-            .shared
-            .index_select(&ids.flatten_all()?, 0)?
-            .reshape((b, s, self.cfg.d_model))?)
+        Ok(self.shared.lookup(ids)?.reshape((b, s, self.cfg.d_model))?)
     }
 
     /// Runs the encoder on `input_ids` `[b, s]` (no padding), returning `[b, s, d_model]`.

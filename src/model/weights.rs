@@ -8,9 +8,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
+use crate::model::source::{ByteSource, SourceReader};
 
 /// One stored tensor.
 enum Stored {
@@ -84,10 +85,20 @@ impl Weights {
     /// Parses a weights file held in memory: GGUF when it starts with the GGUF magic, else
     /// safetensors.
     pub fn from_bytes(file: &str, bytes: &[u8], device: &Device) -> Result<Self> {
-        if is_gguf(bytes) {
-            Self::from_gguf(file, bytes, device)
+        Self::from_source(file, &bytes, device)
+    }
+
+    /// Reads a weights file tensor by tensor from `source`: GGUF when it starts with the GGUF
+    /// magic, else safetensors. Only one tensor's bytes are held beside the tensors at a time.
+    pub fn from_source(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
+        let mut magic = [0u8; 4];
+        if source.len() >= 4 {
+            source.read_at(0, &mut magic);
+        }
+        if is_gguf(&magic) {
+            Self::from_gguf(file, source, device)
         } else {
-            Self::from_safetensors(file, bytes, device)
+            Self::from_safetensors(file, source, device)
         }
     }
 
@@ -105,14 +116,14 @@ impl Weights {
 
     /// Parses a GGUF file held in memory. Quantized tensors stay quantized; f32/f16/bf16 ones
     /// are widened to f32.
-    pub fn from_gguf(file: &str, bytes: &[u8], device: &Device) -> Result<Self> {
+    pub fn from_gguf(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
         let broken = |e: candle_core::Error| {
             Error::model_file(
                 file,
                 format!("not a readable GGUF file: truncated or corrupt ({e})"),
             )
         };
-        let mut reader = std::io::Cursor::new(bytes);
+        let mut reader = SourceReader::new(source);
         let content = gguf_file::Content::read(&mut reader).map_err(broken)?;
         let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
         let mut stored = std::collections::BTreeSet::new();
@@ -148,28 +159,55 @@ impl Weights {
         })
     }
 
-    /// Parses a `.safetensors` file held in memory; f16 and bf16 tensors are widened to f32.
-    pub fn from_safetensors(file: &str, bytes: &[u8], device: &Device) -> Result<Self> {
-        let raw = candle_core::safetensors::load_buffer(bytes, device).map_err(|e| {
+    /// Reads a `.safetensors` file; f16 and bf16 tensors are widened to f32. Each tensor's
+    /// bytes are copied straight into its own f32 buffer.
+    pub fn from_safetensors(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
+        let broken = |why: String| {
             Error::model_file(
                 file,
-                format!("not a readable safetensors file: truncated or corrupt ({e})"),
+                format!("not a readable safetensors file: truncated or corrupt ({why})"),
             )
-        })?;
-        let mut tensors = HashMap::with_capacity(raw.len());
+        };
+        let header = safetensors_header(source).map_err(broken)?;
+        let mut tensors = HashMap::with_capacity(header.len());
         let mut stored = std::collections::BTreeSet::new();
-        for (name, tensor) in raw {
-            stored.insert(dtype_name(tensor.dtype()));
-            let tensor = match tensor.dtype() {
-                DType::F32 => tensor,
-                DType::F16 | DType::BF16 | DType::F64 => tensor.to_dtype(DType::F32)?,
+        for (name, info) in header {
+            let count: usize = info.shape.iter().product();
+            let values: Vec<f32> = match info.dtype.as_str() {
+                "F32" => {
+                    let mut v = vec![0f32; count];
+                    source.read_at(info.start, bytemuck::cast_slice_mut(&mut v));
+                    v
+                }
+                "F16" | "BF16" => {
+                    let mut v = vec![0u16; count];
+                    source.read_at(info.start, bytemuck::cast_slice_mut(&mut v));
+                    if info.dtype == "F16" {
+                        v.into_iter()
+                            .map(|b| half::f16::from_bits(b).to_f32())
+                            .collect()
+                    } else {
+                        v.into_iter()
+                            .map(|b| half::bf16::from_bits(b).to_f32())
+                            .collect()
+                    }
+                }
                 other => {
                     return Err(Error::model_file(
                         file,
-                        format!("tensor '{name}' has dtype {other:?}; expected f32, f16 or bf16"),
+                        format!(
+                            "tensor '{name}' has dtype {}; expected f32, f16 or bf16",
+                            other.to_lowercase()
+                        ),
                     ))
                 }
             };
+            stored.insert(match info.dtype.as_str() {
+                "F32" => "f32",
+                "F16" => "f16",
+                _ => "bf16",
+            });
+            let tensor = Tensor::from_vec(values, info.shape, device)?;
             tensors.insert(name, Stored::Dense(tensor));
         }
         Self::collected(file, tensors, stored)
@@ -222,6 +260,18 @@ impl Weights {
         )
     }
 
+    /// An embedding table `name` of shape `[rows, cols]`. A quantized table stays quantized and
+    /// only the rows looked up are dequantized, so it is not held a second time in f32.
+    pub fn embedding(&self, name: &str, rows: usize, cols: usize) -> Result<Embedding> {
+        Ok(match self.get(name, &[rows, cols])? {
+            Stored::Dense(t) => Embedding::Dense(t.clone()),
+            Stored::Quantized(q) if cols % q.dtype().block_size() == 0 => {
+                Embedding::Quantized(q.clone())
+            }
+            Stored::Quantized(q) => Embedding::Dense(q.dequantize(&q.device())?),
+        })
+    }
+
     /// Total bytes of all tensors as held in memory (f32, or quantized blocks).
     pub fn loaded_bytes(&self) -> usize {
         self.tensors.values().map(Stored::bytes).sum()
@@ -240,12 +290,116 @@ impl Weights {
     }
 }
 
-fn dtype_name(dtype: DType) -> &'static str {
-    match dtype {
-        DType::F32 => "f32",
-        DType::F16 => "f16",
-        DType::BF16 => "bf16",
-        DType::F64 => "f64",
-        _ => "other",
+/// One tensor entry of a safetensors header, with its absolute byte offset in the file.
+struct SafetensorsEntry {
+    dtype: String,
+    shape: Vec<usize>,
+    start: usize,
+}
+
+/// Reads and checks a safetensors header: every tensor's byte range lies inside the file and
+/// matches its dtype and shape.
+fn safetensors_header(
+    source: &dyn ByteSource,
+) -> std::result::Result<Vec<(String, SafetensorsEntry)>, String> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        dtype: String,
+        shape: Vec<usize>,
+        data_offsets: (usize, usize),
+    }
+    let len = source.len();
+    if len < 8 {
+        return Err(format!(
+            "{len} bytes, shorter than the 8-byte header length"
+        ));
+    }
+    let mut n = [0u8; 8];
+    source.read_at(0, &mut n);
+    let n = u64::from_le_bytes(n);
+    if n > (len - 8) as u64 || n > 100_000_000 {
+        return Err(format!("header of {n} bytes in a file of {len}"));
+    }
+    let mut json = vec![0u8; n as usize];
+    source.read_at(8, &mut json);
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|e| format!("header: {e}"))?;
+    let data_start = 8 + n as usize;
+    let mut out = Vec::with_capacity(map.len());
+    for (name, value) in map {
+        if name == "__metadata__" {
+            continue;
+        }
+        let raw: Raw = serde_json::from_value(value).map_err(|e| format!("'{name}': {e}"))?;
+        let elem = match raw.dtype.as_str() {
+            "F64" | "I64" | "U64" => 8,
+            "F32" | "I32" | "U32" => 4,
+            "F16" | "BF16" | "I16" | "U16" => 2,
+            _ => 1,
+        };
+        let (s, e) = raw.data_offsets;
+        let count = raw
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(|| format!("'{name}': shape {:?} overflows", raw.shape))?;
+        if e < s || e - s != count.saturating_mul(elem) || data_start + e > len {
+            return Err(format!(
+                "'{name}': bytes {s}..{e} do not hold {:?} {} in a file of {len}",
+                raw.shape, raw.dtype
+            ));
+        }
+        out.push((
+            name,
+            SafetensorsEntry {
+                dtype: raw.dtype,
+                shape: raw.shape,
+                start: data_start + s,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// An embedding table, f32 or quantized by rows.
+pub enum Embedding {
+    /// f32 rows.
+    Dense(Tensor),
+    /// Quantized rows (whole blocks per row), dequantized when looked up.
+    Quantized(Arc<QTensor>),
+}
+
+impl Embedding {
+    /// The rows `ids` (flattened), as `[ids.len(), cols]` f32.
+    pub fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        let ids = ids.flatten_all()?;
+        match self {
+            Embedding::Dense(t) => Ok(t.index_select(&ids, 0)?),
+            Embedding::Quantized(q) => {
+                let (rows, cols) = q.shape().dims2()?;
+                let data = q.data()?;
+                let row_bytes = data.len() / rows;
+                let ids = ids.to_vec1::<u32>()?;
+                let mut picked = Vec::with_capacity(ids.len() * row_bytes);
+                for &id in &ids {
+                    let id = id as usize;
+                    if id >= rows {
+                        return Err(candle_core::Error::Msg(format!(
+                            "token id {id} outside the embedding table of {rows} rows"
+                        ))
+                        .into());
+                    }
+                    picked.extend_from_slice(&data[id * row_bytes..(id + 1) * row_bytes]);
+                }
+                let device = q.device();
+                let rows = candle_core::quantized::ggml_file::qtensor_from_ggml(
+                    q.dtype(),
+                    &picked,
+                    vec![ids.len(), cols],
+                    &device,
+                )?;
+                Ok(rows.dequantize(&device)?)
+            }
+        }
     }
 }

@@ -3,6 +3,8 @@
 //! Thin by design: bytes and options in, plain JS objects out, progress through a callback.
 //! Errors become JS `Error`s whose `kind` property is [`crate::Error::kind`].
 
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod clock;
 pub mod metrics;
 pub mod store;
@@ -123,6 +125,22 @@ pub struct WasmSummarizer {
     last_logging_ms: std::cell::Cell<f64>,
 }
 
+/// A weights file held by JavaScript: tensors are copied out of it one at a time, so the whole
+/// file is never copied into wasm memory.
+struct JsBytes(js_sys::Uint8Array);
+
+impl crate::model::ByteSource for JsBytes {
+    fn len(&self) -> usize {
+        self.0.length() as usize
+    }
+
+    fn read_at(&self, offset: usize, buf: &mut [u8]) {
+        self.0
+            .subarray(offset as u32, (offset + buf.len()) as u32)
+            .copy_to(buf);
+    }
+}
+
 #[wasm_bindgen]
 impl WasmSummarizer {
     /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights file.
@@ -133,7 +151,7 @@ impl WasmSummarizer {
     pub fn new(
         config: &[u8],
         tokenizer: &[u8],
-        weights: &[u8],
+        weights: js_sys::Uint8Array,
         options: JsValue,
     ) -> Result<WasmSummarizer, JsValue> {
         let opts: LoadOptions = if let Some(name) = options.as_string() {
@@ -162,7 +180,7 @@ impl WasmSummarizer {
         let files = ModelFiles {
             config,
             tokenizer,
-            weights,
+            weights: &JsBytes(weights.clone()),
             weights_name: &weights_name,
         };
         let clock = PerformanceClock::new();
@@ -184,7 +202,7 @@ impl WasmSummarizer {
                         "model": identity.id,
                         "url": identity.url,
                         "weightsFile": weights_name,
-                        "weightsBytes": weights.len(),
+                        "weightsBytes": weights.length(),
                     });
                     let records = {
                         let mut l = s.logger.borrow_mut();
@@ -214,7 +232,7 @@ impl WasmSummarizer {
                 files: opts.files,
                 memory_before,
                 memory_after: memory_reading(inner.model_bytes() as u64),
-                model_size_bytes: Some(weights.len() as u64),
+                model_size_bytes: Some(weights.length() as u64),
             };
             let records = {
                 let mut l = s.logger.borrow_mut();

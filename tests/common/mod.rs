@@ -39,11 +39,11 @@ pub const FIXTURES: [Fixture; 2] = [fixture!("tiny-t5"), fixture!("tiny-flan-t5"
 pub const ARTICLE: &str = include_str!("../fixtures/article.txt");
 
 impl Fixture {
-    pub fn files(&self) -> ModelFiles<'static> {
+    pub fn files(&self) -> ModelFiles<'_> {
         ModelFiles {
             config: self.config,
             tokenizer: self.tokenizer,
-            weights: self.weights,
+            weights: &self.weights,
             weights_name: "model.safetensors",
         }
     }

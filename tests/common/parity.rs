@@ -21,8 +21,7 @@ impl Fixture {
     /// The bare T5 model (no tokenizer).
     pub fn model(&self) -> T5 {
         let cfg = T5Config::from_json(self.config).unwrap();
-        let weights =
-            Weights::from_safetensors("model.safetensors", self.weights, &Device::Cpu).unwrap();
+        let weights = Weights::from_bytes("model.safetensors", self.weights, &Device::Cpu).unwrap();
         T5::load(&weights, &cfg, &Device::Cpu).unwrap()
     }
 }
