@@ -4,6 +4,8 @@
 #![cfg(target_arch = "wasm32")]
 
 mod common;
+#[path = "common/kernels.rs"]
+mod kernels;
 
 use common::{golden_options, ARTICLE, FIXTURES};
 use t5_summarizer::generation::Flow;
@@ -29,6 +31,15 @@ fn article_summary_equals_the_native_golden() {
         );
         assert!(summary.passes[0].len() > 3);
     }
+}
+
+#[wasm_bindgen_test]
+fn simd128_kernels_match_candle_matmul() {
+    assert!(
+        t5_summarizer::wasm::simd_enabled(),
+        "the test build must use SIMD128"
+    );
+    kernels::check_kernels();
 }
 
 fn get(obj: &JsValue, key: &str) -> JsValue {

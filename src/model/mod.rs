@@ -2,6 +2,7 @@
 //! encoder-decoder forward pass.
 
 pub mod config;
+pub mod kernels;
 pub mod quantize;
 pub mod random;
 pub mod source;

@@ -8,10 +8,10 @@
 //!
 //! Tensors carry a batch dimension throughout so beam search can run hypotheses side by side.
 
-use candle_core::quantized::QMatMul;
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::config::{Activation, T5Config};
+use super::kernels::Linear;
 use super::weights::{Embedding, Weights};
 use crate::error::Result;
 
@@ -64,10 +64,10 @@ pub fn relative_position_bucket(
 }
 
 struct Attention {
-    q: QMatMul,
-    k: QMatMul,
-    v: QMatMul,
-    o: QMatMul,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
     num_heads: usize,
     d_kv: usize,
     /// `[num_buckets, num_heads]`, only in the first block of each stack.
@@ -97,7 +97,7 @@ impl Attention {
     }
 
     /// Projects `[b, s, d]` to heads `[b, h, s, d_kv]`.
-    fn heads(&self, xs: &Tensor, proj: &QMatMul) -> Result<Tensor> {
+    fn heads(&self, xs: &Tensor, proj: &Linear) -> Result<Tensor> {
         let (b, s, _) = xs.dims3()?;
         Ok(proj
             .forward(xs)?
@@ -115,7 +115,7 @@ impl Attention {
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let ctx = probs.matmul(v)?.transpose(1, 2)?.reshape((b, sq, h * dk))?;
-        Ok(self.o.forward(&ctx)?)
+        self.o.forward(&ctx)
     }
 }
 
@@ -169,13 +169,13 @@ fn position_bias(
 
 enum FeedForward {
     Plain {
-        wi: QMatMul,
-        wo: QMatMul,
+        wi: Linear,
+        wo: Linear,
     },
     Gated {
-        wi_0: QMatMul,
-        wi_1: QMatMul,
-        wo: QMatMul,
+        wi_0: Linear,
+        wi_1: Linear,
+        wo: Linear,
     },
 }
 
@@ -318,7 +318,7 @@ pub struct T5 {
     shared: Embedding,
     encoder: Stack,
     decoder: Stack,
-    lm_head: QMatMul,
+    lm_head: Linear,
     /// `d_model^-0.5` for original t5 checkpoints.
     output_scale: Option<f64>,
     device: Device,
@@ -465,7 +465,7 @@ impl T5 {
         if let Some(scale) = self.output_scale {
             xs = (xs * scale)?;
         }
-        Ok(self.lm_head.forward(&xs)?)
+        self.lm_head.forward(&xs)
     }
 
     /// Logits of the last position of `decode`, one row per hypothesis.

@@ -1,0 +1,9 @@
+//! The decoding kernels (plain-loop build) against candle's matmul.
+
+#[path = "common/kernels.rs"]
+mod kernels;
+
+#[test]
+fn kernels_match_candle_matmul() {
+    kernels::check_kernels();
+}
