@@ -62,6 +62,27 @@ build() {
   need_wasm_tools
   say "Building the wasm package into www/pkg"
   wasm-pack build --release --target web --out-dir www/pkg
+  build_threads www/pkg-threads
+}
+
+# The threaded build (used when the page is cross-origin isolated): wasm atomics need a std
+# compiled with them, so std is rebuilt from rust-src (RUSTC_BOOTSTRAP lets stable do that). Its
+# own target folder: different RUSTFLAGS would otherwise rebuild everything on every switch.
+# rustc 1.95 no longer asks wasm-ld for a shared memory by itself: without these the module's
+# memory is not shared and the pool cannot start ("#<Memory> could not be cloned").
+THREADS_LINK_ARGS="-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=4294967296 \
+-C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
+-C link-arg=--export=__tls_base"
+
+build_threads() {
+  local out=$1
+  shift
+  rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
+  say "Building the threaded wasm package into $out"
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR-threads" RUSTC_BOOTSTRAP=1 \
+    RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 $THREADS_LINK_ARGS" \
+    wasm-pack build --release --target web --out-dir "$out" --no-pack -- \
+    --features "threads${1:+,$1}" -Z build-std=panic_abort,std
 }
 
 serve() {
@@ -100,11 +121,14 @@ test_all() {
   say "Formatting and lints (native and wasm32)"
   cargo fmt --check
   cargo clippy --all-targets --features bench -- -D warnings
+  cargo clippy --lib --tests --features threads -- -D warnings
   cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
   cargo clippy --lib --target wasm32-unknown-unknown --features bench -- -D warnings
 
   say "Native tests"
   run_counted cargo test
+  say "Kernels split over a native rayon pool (the threaded build's code path)"
+  run_counted cargo test --features threads --test kernels
 
   say "wasm tests in headless Chrome (dedicated worker)"
   CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
@@ -124,7 +148,7 @@ test_all() {
 
 # Speed benchmark: ours against the stock candle-transformers T5 on random t5-small- and
 # flan-t5-small-shaped models: natively (one thread) and as wasm in headless Chromium (one thread,
-# each system in a fresh worker). Extra arguments (--lengths 128,256,512 --steps 64 --repeats 5)
+# each system in a fresh worker; ours f32 and q8_0 also on all cores with the threaded build). Extra arguments (--lengths 128,256,512 --steps 64 --repeats 5)
 # go to both halves; SHAPES="t5-small" limits the shapes. Writes bench-out/bench-<shape>.{json,txt}.
 bench() {
   need_wasm_tools
@@ -133,6 +157,7 @@ bench() {
   (cd tests/page && npm ci --no-audit --no-fund --loglevel=error)
   say "Building the bench wasm package (with the stock T5 baseline) into bench-out/pkg"
   wasm-pack build --release --target web --out-dir bench-out/pkg --no-pack -- --features bench
+  build_threads bench-out/pkg-threads bench
   mkdir -p bench-out
   for shape in ${SHAPES:-t5-small flan-t5-small}; do
     say "Native benchmark: $shape"

@@ -387,7 +387,10 @@ async function summarize() {
     ui.progress.value = 1;
     const chunks = result.passes[0].length;
     const secs = ((performance.now() - started) / 1000).toFixed(1);
-    setStatus(`Done: ${chunks} chunk${chunks === 1 ? '' : 's'} in ${secs} s${rate()}.`);
+    const rt = summarizer?.runtime;
+    const engine = rt?.build === 'threads' ? `${rt.threads} threads` : '1 thread';
+    setStatus(`Done: ${chunks} chunk${chunks === 1 ? '' : 's'} in ${secs} s${rate()}, ${engine}.`);
+    ui.status.title = rt?.fallback ? `Single-thread build: ${rt.fallback}` : '';
   } catch (err) {
     if (err?.name === 'AbortError') {
       setStatus('Cancelled.');

@@ -205,6 +205,11 @@ export interface CreateOptions extends GenerationOptions {
   metrics?: false | { sessionId?: string; thresholds?: Thresholds; database?: string };
   /** Every batch of metric records the worker logs (load, each run, failures). */
   onMetrics?: (records: MetricRecord[], storage: StorageStatus) => void;
+  /**
+   * false: always the single-thread wasm build. By default the threaded build (kernels split over
+   * a pool of workers) runs when the page is cross-origin isolated.
+   */
+  threads?: boolean;
   monitor?: (m: CreateMonitor) => void;
   signal?: AbortSignal;
 }
@@ -240,6 +245,8 @@ export declare class Summarizer {
   readonly info: ModelInfo | null;
   readonly files: { file: string; bytes: number; cached: boolean; cacheError?: string }[];
   readonly simd: boolean;
+  /** Which wasm build runs; fallback says why the threaded one was not used (null if it was). */
+  readonly runtime: { build: 'threads' | 'single'; threads: number; fallback: string | null } | null;
   readonly identity: ModelIdentity | null;
   readonly storage: StorageStatus | null;
   setThresholds(thresholds: Thresholds): Promise<void>;

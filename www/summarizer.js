@@ -64,12 +64,18 @@ export class Summarizer {
   #monitor;
   #metrics;
   #onMetrics;
+  #threads = true;
   /** Model facts and defaults reported by the worker once loaded. */
   info = null;
   /** Per-file download facts of the last load: { file, bytes, cached, cacheError }. */
   files = [];
   /** Whether the wasm build uses SIMD128. */
   simd = false;
+  /**
+   * Which wasm build runs: { build: 'threads' | 'single', threads, fallback } (fallback: why the
+   * threaded build was not used, or null).
+   */
+  runtime = null;
   /** Model identity metric records carry: { id, url, revision, dtype, sha256 }. */
   identity = null;
   /** Where the worker keeps metric records: { persistent, reason, database, ... } or null. */
@@ -89,11 +95,14 @@ export class Summarizer {
    * Loads a model. Options: `model` (catalog id, base URL or { baseUrl, files }), `monitor(m)`
    * (m dispatches `downloadprogress`), `signal`, `metrics` (false to switch performance logging
    * off, or { sessionId, thresholds, database }), `onMetrics(records, storage)` (called with
-   * every batch of metric records the worker logs), and defaults for every summarize call
+   * every batch of metric records the worker logs), `threads` (false: always the single-thread
+   * build; by default the threaded build runs when the page is cross-origin isolated), and
+   * defaults for every summarize call
    * (`maxNewTokens`, `minNewTokens`, `maxInputTokens`, `prefix`, `refine`).
    */
-  static async create({ model, monitor, signal, metrics, onMetrics, ...defaults } = {}) {
+  static async create({ model, monitor, signal, metrics, onMetrics, threads, ...defaults } = {}) {
     const s = new Summarizer(resolveModel(model), defaults);
+    s.#threads = threads !== false;
     s.#metrics = metrics === false ? false : { ...(metrics ?? {}) };
     s.#onMetrics = onMetrics;
     if (monitor) monitor(s.#monitor);
@@ -186,7 +195,9 @@ export class Summarizer {
   }
 
   #spawn() {
-    const worker = new Worker(WORKER_URL, { type: 'module' });
+    const url = new URL(WORKER_URL);
+    if (!this.#threads) url.searchParams.set('threads', '0');
+    const worker = new Worker(url, { type: 'module' });
     worker.onmessage = ({ data }) => {
       if (data.type === 'records') {
         if (data.storage) this.storage = data.storage;
@@ -281,6 +292,7 @@ export class Summarizer {
     this.storage = loaded.storage;
     this.files = loaded.files;
     this.simd = loaded.simd;
+    this.runtime = loaded.runtime;
     this.#ready = true;
     return loaded;
   }

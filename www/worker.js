@@ -8,13 +8,41 @@
 //                  { type: 'thresholds', thresholds }
 //   worker → page  { type: 'progress', phase: 'download' | 'load', file?, loaded?, total? }
 //                  { type: 'event', event }           events from WasmSummarizer.summarize
-//                  { type: 'loaded', info, files, simd, identity }   { type: 'result', summary }
+//                  { type: 'loaded', info, files, simd, runtime, identity }   { type: 'result', summary }
 //                  { type: 'records', records, storage }   metric records just logged
 //                  { type: 'error', message, kind, fatal }   fatal: the wasm instance is unusable
-import init, { WasmSummarizer, simdEnabled, get_performance_logger } from './pkg/t5_summarizer.js';
 import { evict, fetchFile } from './model-files.js';
 
-const ready = init();
+/**
+ * The wasm build: the threaded one (pkg-threads, kernels split over a pool of workers) when the
+ * page is cross-origin isolated and the worker was not told `?threads=0`, else the single-thread
+ * one. Resolves to { pkg, runtime: { build, threads, fallback } }.
+ */
+async function start() {
+  let fallback = null;
+  const wanted = new URL(self.location.href).searchParams.get('threads') !== '0';
+  if (!wanted) fallback = 'threads switched off';
+  else if (!self.crossOriginIsolated) fallback = 'the page is not cross-origin isolated (no COOP/COEP headers)';
+  else {
+    try {
+      const pkg = await import('./pkg-threads/t5_summarizer.js');
+      await pkg.default();
+      await pkg.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
+      return { pkg, runtime: { build: 'threads', threads: pkg.kernelThreads(), fallback: null } };
+    } catch (err) {
+      fallback = `the threaded build failed to start: ${err?.message ?? err}`;
+    }
+  }
+  const pkg = await import('./pkg/t5_summarizer.js');
+  await pkg.default();
+  return { pkg, runtime: { build: 'single', threads: 1, fallback } };
+}
+
+let WasmSummarizer, simdEnabled, get_performance_logger, runtime;
+const ready = start().then(({ pkg, runtime: r }) => {
+  ({ WasmSummarizer, simdEnabled, get_performance_logger } = pkg);
+  runtime = r;
+});
 let summarizer = null;
 let logger = null; // the worker's performance logger, once a load asked for metrics
 
@@ -133,6 +161,7 @@ async function load(id, model, metrics) {
     info: summarizer.info(),
     files: fileFacts,
     simd: simdEnabled(),
+    runtime,
     identity: summarizer.identity,
     storage: logger?.storage_status() ?? null,
   });

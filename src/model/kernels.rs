@@ -18,33 +18,96 @@ pub const Q8_0_BLOCK_BYTES: usize = 34;
 /// Values per q8_0 block.
 pub const Q8_0_BLOCK: usize = 32;
 
+/// Where the kernels write: every `(row, column)` of the output by exactly one column range,
+/// so ranges may run on different threads.
+#[derive(Clone, Copy)]
+struct Out {
+    ptr: *mut f32,
+    n: usize,
+}
+
+// SAFETY: the ranges handed out by `split_columns` are disjoint, so no element is written twice
+// or written while read; the output outlives the (scoped) parallel region.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    fn new(y: &mut [f32], m: usize, n: usize) -> Self {
+        assert!(y.len() >= m * n);
+        Out {
+            ptr: y.as_mut_ptr(),
+            n,
+        }
+    }
+
+    /// Writes `y[r][j..j + values.len()]`.
+    #[inline(always)]
+    fn put(&self, r: usize, j: usize, values: &[f32]) {
+        // SAFETY: `new` checked the length; callers stay within their own columns.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                values.as_ptr(),
+                self.ptr.add(r * self.n + j),
+                values.len(),
+            )
+        }
+    }
+}
+
+/// Multiply-adds below which a product is not worth splitting over threads.
+#[cfg(feature = "threads")]
+const PARALLEL_MIN_WORK: usize = 1 << 16;
+
+/// Runs `f` over column ranges covering `0..n` (multiples of 4 long, but the last): in parallel on
+/// the rayon pool in threaded builds when the product is big enough, else as one range.
+fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
+    #[cfg(feature = "threads")]
+    {
+        let threads = rayon::current_num_threads();
+        if threads > 1 && work >= PARALLEL_MIN_WORK && n >= 8 {
+            use rayon::prelude::*;
+            // A few ranges per thread, so a thread slowed by the page still finishes in step.
+            let step = (n.div_ceil(threads * 4) + 3) & !3;
+            (0..n.div_ceil(step))
+                .into_par_iter()
+                .for_each(|c| f(c * step..((c + 1) * step).min(n)));
+            return;
+        }
+    }
+    let _ = work;
+    f(0..n)
+}
+
 /// `y[r * n + j] = x[r * k ..][..k] · w[j * k ..][..k]` for `m` rows of `x` and `n` rows of `w`.
 pub fn matmul_f32(x: &[f32], m: usize, w: &[f32], n: usize, k: usize, y: &mut [f32]) {
-    assert!(x.len() >= m * k && w.len() >= n * k && y.len() >= m * n);
-    let mut j = 0;
-    while j + 4 <= n {
-        let rows = [
-            &w[j * k..(j + 1) * k],
-            &w[(j + 1) * k..(j + 2) * k],
-            &w[(j + 2) * k..(j + 3) * k],
-            &w[(j + 3) * k..(j + 4) * k],
-        ];
-        for r in 0..m {
-            let dots = dot4_f32(&x[r * k..(r + 1) * k], rows);
-            y[r * n + j..r * n + j + 4].copy_from_slice(&dots);
+    assert!(x.len() >= m * k && w.len() >= n * k);
+    let out = Out::new(y, m, n);
+    split_columns(n, m * n * k, |cols| {
+        let mut j = cols.start;
+        while j + 4 <= cols.end {
+            let rows = [
+                &w[j * k..(j + 1) * k],
+                &w[(j + 1) * k..(j + 2) * k],
+                &w[(j + 2) * k..(j + 3) * k],
+                &w[(j + 3) * k..(j + 4) * k],
+            ];
+            for r in 0..m {
+                out.put(r, j, &dot4_f32(&x[r * k..(r + 1) * k], rows));
+            }
+            j += 4;
         }
-        j += 4;
-    }
-    for j in j..n {
-        let row = &w[j * k..(j + 1) * k];
-        for r in 0..m {
-            y[r * n + j] = row
-                .iter()
-                .zip(&x[r * k..(r + 1) * k])
-                .map(|(a, b)| a * b)
-                .sum();
+        for j in j..cols.end {
+            let row = &w[j * k..(j + 1) * k];
+            for r in 0..m {
+                let dot: f32 = row
+                    .iter()
+                    .zip(&x[r * k..(r + 1) * k])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                out.put(r, j, &[dot]);
+            }
         }
-    }
+    });
 }
 
 #[cfg(target_feature = "simd128")]
@@ -125,28 +188,30 @@ pub fn matmul_q8_0(
     assert!(k % Q8_0_BLOCK == 0);
     let blocks = k / Q8_0_BLOCK;
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
-    assert!(x.len() >= m * k && w.len() >= n * row_bytes && y.len() >= m * n);
+    assert!(x.len() >= m * k && w.len() >= n * row_bytes);
     assert!(scales.len() >= n * blocks);
     let rows: Vec<QuantizedRow> = (0..m)
         .map(|r| quantize_row_q8_0(&x[r * k..(r + 1) * k]))
         .collect();
-    let mut j = 0;
-    while j + 4 <= n {
-        let group = &w[j * row_bytes..(j + 4) * row_bytes];
-        let group_scales = &scales[j * blocks..(j + 4) * blocks];
-        for (r, xq) in rows.iter().enumerate() {
-            let dots = dot4_q8_0(xq, group, group_scales, blocks);
-            y[r * n + j..r * n + j + 4].copy_from_slice(&dots);
+    let out = Out::new(y, m, n);
+    split_columns(n, m * n * k, |cols| {
+        let mut j = cols.start;
+        while j + 4 <= cols.end {
+            let group = &w[j * row_bytes..(j + 4) * row_bytes];
+            let group_scales = &scales[j * blocks..(j + 4) * blocks];
+            for (r, xq) in rows.iter().enumerate() {
+                out.put(r, j, &dot4_q8_0(xq, group, group_scales, blocks));
+            }
+            j += 4;
         }
-        j += 4;
-    }
-    for j in j..n {
-        let row = &w[j * row_bytes..(j + 1) * row_bytes];
-        let row_scales = &scales[j * blocks..(j + 1) * blocks];
-        for (r, xq) in rows.iter().enumerate() {
-            y[r * n + j] = dot_q8_0(xq, row, row_scales, blocks);
+        for j in j..cols.end {
+            let row = &w[j * row_bytes..(j + 1) * row_bytes];
+            let row_scales = &scales[j * blocks..(j + 1) * blocks];
+            for (r, xq) in rows.iter().enumerate() {
+                out.put(r, j, &[dot_q8_0(xq, row, row_scales, blocks)]);
+            }
         }
-    }
+    });
 }
 
 /// One activation row against one weight row (the tail of `matmul_q8_0`).

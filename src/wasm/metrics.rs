@@ -112,12 +112,13 @@ pub fn environment() -> Environment {
     }
 }
 
-/// This build's device: wasm on the CPU, SIMD128 as compiled, one thread.
+/// This build's device: wasm on the CPU, SIMD128 as compiled, and the threads the kernels use
+/// (1 in the single-thread build).
 pub fn device() -> Device {
     Device {
         backend: "cpu-wasm".into(),
         simd: cfg!(target_feature = "simd128"),
-        threads: 1,
+        threads: super::kernel_threads() as u32,
     }
 }
 

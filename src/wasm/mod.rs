@@ -41,6 +41,25 @@ pub fn clock_reads() -> f64 {
     clock::clock_reads() as f64
 }
 
+/// Starts the kernels' thread pool (`initThreadPool(n)` in JS; threaded build only, which needs
+/// a cross-origin isolated page).
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
+/// Threads the kernels split their work over: 1 in the single-thread build, the pool's size
+/// once `initThreadPool` has run in the threaded one.
+#[wasm_bindgen(js_name = kernelThreads)]
+pub fn kernel_threads() -> usize {
+    #[cfg(feature = "threads")]
+    {
+        rayon::current_num_threads()
+    }
+    #[cfg(not(feature = "threads"))]
+    {
+        1
+    }
+}
+
 /// Whether this build was compiled with WebAssembly SIMD128.
 #[wasm_bindgen(js_name = simdEnabled)]
 pub fn simd_enabled() -> bool {

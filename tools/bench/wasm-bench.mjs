@@ -4,14 +4,17 @@
 // with a verdict each, and merges everything into the JSON the native run wrote.
 //
 //   node tools/bench/wasm-bench.mjs --shape t5-small [--lengths 128,256,512] [--steps 64]
-//        [--repeats 5] [--pkg bench-out/pkg] [--models bench-out/models] [--json bench-out/bench-t5-small.json]
+//        [--repeats 5] [--pkg bench-out/pkg] [--threads-pkg bench-out/pkg-threads]
+//        [--models bench-out/models] [--json bench-out/bench-t5-small.json] [--only 'ours q8_0,…']
+// With a threaded bench build (--threads-pkg, when present), ours f32 and q8_0 also run on as many
+// threads as the browser reports cores (the page is cross-origin isolated).
 import path from 'node:path';
 import fs from 'node:fs';
 import { chromium } from '../../tests/page/node_modules/playwright-core/index.mjs';
 import { startServer } from '../serve.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const args = { shape: 't5-small', lengths: '128,256,512', steps: '64', repeats: '5', pkg: 'bench-out/pkg', models: 'bench-out/models', json: null, only: null };
+const args = { shape: 't5-small', lengths: '128,256,512', steps: '64', repeats: '5', pkg: 'bench-out/pkg', 'threads-pkg': 'bench-out/pkg-threads', models: 'bench-out/models', json: null, only: null };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i].replace(/^--/, '');
@@ -41,7 +44,12 @@ const SYSTEMS = [
 
 const server = await startServer({
   root: path.join(root, 'www'),
-  mounts: { '/bench-pkg': path.resolve(root, args.pkg), '/bench-model': modelDir, '/bench': path.join(root, 'tools/bench') },
+  mounts: {
+    '/bench-pkg': path.resolve(root, args.pkg),
+    '/bench-pkg-threads': path.resolve(root, args['threads-pkg']),
+    '/bench-model': modelDir,
+    '/bench': path.join(root, 'tools/bench'),
+  },
   port: 0,
 });
 const browser = await chromium.launch({
@@ -54,8 +62,13 @@ try {
   const page = await browser.newPage();
   await page.goto(server.url);
   const isolated = await page.evaluate(() => crossOriginIsolated);
-  for (const [name, system, file] of SYSTEMS) {
-    process.stderr.write(`wasm: ${name} …\n`);
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const threaded = isolated && cores > 1 && fs.existsSync(path.resolve(root, args['threads-pkg'], 't5_summarizer.js'));
+  const runs = SYSTEMS.map((s) => [...s, 1]);
+  if (threaded) runs.push(...SYSTEMS.filter(([n]) => n === 'ours f32' || n === 'ours q8_0').map((s) => [...s, cores]));
+  else process.stderr.write('wasm: no threaded runs (no threaded bench build, or not isolated, or one core)\n');
+  for (const [name, system, file, threads] of runs) {
+    process.stderr.write(`wasm ${threads} thread(s): ${name} …\n`);
     const r = await page.evaluate(
       (msg) =>
         new Promise((resolve) => {
@@ -70,10 +83,13 @@ try {
           };
           w.postMessage(msg);
         }),
-      { pkg: '/bench-pkg/t5_summarizer.js', model: '/bench-model/', file, system, lengths, steps, repeats },
+      {
+        pkg: threads > 1 ? '/bench-pkg-threads/t5_summarizer.js' : '/bench-pkg/t5_summarizer.js',
+        model: '/bench-model/', file, system, lengths, steps, repeats, threads,
+      },
     );
     if (r.error) throw new Error(`${name}: ${r.error}`);
-    wasmRows.push({ system: name, file, threads: 1, crossOriginIsolated: isolated, ...r });
+    wasmRows.push({ system: name, file, crossOriginIsolated: isolated, ...r });
   }
 } finally {
   await browser.close();
@@ -87,6 +103,7 @@ doc.browser = `Chromium ${browserVersion}`;
 doc.wasmSteps = steps;
 doc.wasmRepeats = repeats;
 const base = wasmRows.find((r) => r.system.startsWith('stock candle-transformers T5 f32'));
+const single = wasmRows.filter((r) => r.threads === 1);
 const MB = 1e6;
 const at = (row, len) => row.lengths.find((l) => l.tokens === len);
 const fmt = (x, d = 1) => (x === undefined || x === null || Number.isNaN(x) ? '–' : x.toFixed(d));
@@ -100,7 +117,7 @@ for (const len of lengths) header += pad(`encode ms @${len}`, 21) + pad(`decode 
 header += pad('tok/s @' + lengths.at(-1), 11);
 out(header);
 const rows = [
-  ...wasmRows.map((r) => ({ ...r, label: `wasm 1 thread: ${r.system}`, peakMB: r.memoryBytes / MB })),
+  ...wasmRows.map((r) => ({ ...r, label: `wasm ${r.threads} thread${r.threads > 1 ? 's' : ''}: ${r.system}`, peakMB: r.memoryBytes / MB })),
   ...(doc.native ?? []).map((r) => ({ ...r, label: `native 1 thread: ${r.system}`, peakMB: (r.peakHeapBytes + r.fileBytes) / MB })),
 ];
 for (const r of rows) {
@@ -117,7 +134,8 @@ out('peak MB: wasm = the worker instance\'s linear memory at the end (it never s
 
 // Targets (issue 5), at the longest length measured (512 in a full run).
 const L = lengths.at(-1);
-const w = (name) => wasmRows.find((r) => r.system === name);
+const w = (name) => single.find((r) => r.system === name);
+const wt = (name) => wasmRows.find((r) => r.system === name && r.threads > 1);
 const nat = (name) => (doc.native ?? []).find((r) => r.system === name);
 const ratio = (name, key) => (w(name) && base ? at(w(name), L)[key].median / at(base, L)[key].median : NaN);
 const verdicts = [];
@@ -138,7 +156,15 @@ for (const p of ['f32', 'q8_0', 'q4k']) {
   if (r) check(`${p} peak wasm memory MB (≤ 1.3 × ${fmt(r.fileBytes / MB, 0)} MB file + 64)`, r.memoryBytes / MB, Math.round(1.3 * (r.fileBytes / MB) + 64), ' MB');
 }
 if (w('ours q8_0')) check('q8_0 parse/load from bytes in memory, ms', w('ours q8_0').loadMs, 300, ' ms');
-out('  NOT MEASURED  encode on 2 threads ≤ 0.65 × 1 thread: there is no threaded build yet');
+for (const p of ['q8_0', 'f32']) {
+  const [one, many] = [w(`ours ${p}`), wt(`ours ${p}`)];
+  if (!one || !many) {
+    out(`  NOT MEASURED  ${p} encode on threads: no threaded run`);
+    continue;
+  }
+  check(`${p} encode on ${many.threads} threads ÷ 1 thread`, at(many, L).encodeMs.median / at(one, L).encodeMs.median, 0.65);
+  out(`          (${p} decode on ${many.threads} threads ÷ 1 thread: ${fmt(at(many, L).decodeMsPerToken.median / at(one, L).decodeMsPerToken.median, 3)})`);
+}
 out(`\nnative ours vs wasm ours (wasm ÷ native, aim < 1.6), at ${L} tokens:`);
 for (const p of ['f32', 'q8_0', 'q4k']) {
   const [a, n] = [w(`ours ${p}`), nat(`ours ${p}`)];

@@ -1,0 +1,71 @@
+// The threaded wasm build: picked when the page is cross-origin isolated, with a pool as large as
+// the machine's cores; the single-thread build otherwise (and when asked), saying why. Both give
+// the same summaries (f32 and q8_0 kernels split across threads), and load records say which ran.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, ARTICLE } from './harness.mjs';
+
+async function summarizeWith(page, model, threads) {
+  return page.evaluate(
+    async ({ text, model, threads }) => {
+      const { Summarizer } = await import('./summarizer.js');
+      const records = [];
+      const s = await Summarizer.create({
+        model,
+        threads,
+        maxNewTokens: 24,
+        maxInputTokens: 96,
+        onMetrics: (r) => records.push(...r),
+      });
+      const out = await s.summarizeDetailed(text, { numBeams: 3 });
+      s.destroy();
+      const load = records.find((r) => r.type === 'model_loading');
+      return {
+        runtime: s.runtime,
+        ids: out.passes[0].map((c) => c.outputIds),
+        text: out.text,
+        device: load?.device,
+        cores: navigator.hardwareConcurrency,
+        isolated: crossOriginIsolated,
+      };
+    },
+    { text: ARTICLE, model, threads },
+  );
+}
+
+test('isolated page: threaded build, same summaries as the single-thread build', async () => {
+  const h = await launch();
+  try {
+    const { page, problems } = await h.newPage('');
+    for (const model of ['tiny-t5', 'tiny-flan-t5-q8_0']) {
+      const threaded = await summarizeWith(page, model, undefined);
+      const single = await summarizeWith(page, model, false);
+      assert.ok(threaded.isolated);
+      assert.equal(threaded.runtime.build, 'threads', JSON.stringify(threaded.runtime));
+      assert.equal(threaded.runtime.threads, Math.min(threaded.cores, 8));
+      assert.equal(threaded.device.threads, threaded.runtime.threads, 'load records say which build ran');
+      assert.deepEqual(single.runtime, { build: 'single', threads: 1, fallback: 'threads switched off' });
+      assert.equal(single.device.threads, 1);
+      assert.ok(threaded.ids[0].length > 3);
+      assert.deepEqual(threaded.ids, single.ids, `${model}: threads changed the tokens`);
+      assert.equal(threaded.text, single.text);
+    }
+    assert.deepEqual(problems, []);
+  } finally {
+    await h.close();
+  }
+});
+
+test('page without COOP/COEP: single-thread build, and it says why', async () => {
+  const h = await launch({ isolate: false });
+  try {
+    const { page } = await h.newPage('');
+    const r = await summarizeWith(page, 'tiny-t5', undefined);
+    assert.equal(r.isolated, false);
+    assert.equal(r.runtime.build, 'single');
+    assert.match(r.runtime.fallback, /not cross-origin isolated/);
+    assert.ok(r.ids[0].length > 3);
+  } finally {
+    await h.close();
+  }
+});
