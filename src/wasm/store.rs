@@ -7,7 +7,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use idb::{Database, DatabaseEvent, Factory, KeyRange, ObjectStoreParams, TransactionMode};
+use idb::{
+    Database, DatabaseEvent, Factory, KeyRange, ObjectStoreParams, Transaction, TransactionMode,
+    TransactionResult,
+};
 use wasm_bindgen::JsValue;
 
 use crate::metrics::Record;
@@ -139,9 +142,9 @@ impl MetricsStore {
                     .transaction(&[STORE], TransactionMode::ReadWrite)
                     .map_err(describe)?;
                 let store = tx.object_store(STORE).map_err(describe)?;
-                store.clear().map_err(describe)?.await.map_err(describe)?;
-                tx.commit().map_err(describe)?.await.map_err(describe)?;
-                Ok(())
+                let done = finished(tx);
+                store.clear().map_err(describe)?;
+                done.await
             }
             None => {
                 if let Backend::Memory(items) = &mut *self.backend.borrow_mut() {
@@ -175,41 +178,82 @@ async fn open_db(name: &str) -> Result<Database, String> {
     request.await.map_err(describe)
 }
 
+/// Waits for `tx` to end. The outcome handlers are registered right away, before any request
+/// is awaited: in the threaded build futures resume in a later task, by which time IndexedDB may
+/// already have auto-committed the transaction (so no explicit `commit()` either: it would throw
+/// "the transaction has finished" after a successful write). An abort is an error.
+fn finished(tx: Transaction) -> impl std::future::Future<Output = Result<(), String>> {
+    let done = std::future::IntoFuture::into_future(tx);
+    async move {
+        match done.await.map_err(describe)? {
+            TransactionResult::Committed => Ok(()),
+            TransactionResult::Aborted => Err("IndexedDB aborted the transaction".into()),
+        }
+    }
+}
+
 async fn append_idb(db: &Database, json: &[String], retention: usize) -> Result<(), String> {
     let tx = db
         .transaction(&[STORE], TransactionMode::ReadWrite)
         .map_err(describe)?;
     let store = tx.object_store(STORE).map_err(describe)?;
+    let done = finished(tx);
     // Requests in a transaction run in order: issue every add at once and wait only for the
-    // count after them (one round trip instead of one per record). A failed add aborts the
-    // transaction, which the commit below reports.
+    // transaction (one round trip instead of one per record). A failed add aborts it.
     for s in json {
         store.add(&JsValue::from_str(s), None).map_err(describe)?;
     }
+    done.await?;
+    trim_idb(db, retention).await
+}
+
+/// Drops the oldest records beyond `retention`. Each step is its own transaction, since a
+/// transaction may end while a future waits (see `finished`); keys ascend in write order, so a
+/// concurrent writer's records are never the ones dropped.
+async fn trim_idb(db: &Database, retention: usize) -> Result<(), String> {
+    let read = db
+        .transaction(&[STORE], TransactionMode::ReadOnly)
+        .map_err(describe)?;
+    let store = read.object_store(STORE).map_err(describe)?;
     let count = store
         .count(None)
         .map_err(describe)?
         .await
         .map_err(describe)? as usize;
-    if count > retention {
-        // Keys ascend in write order: drop everything up to the (count - retention)-th key.
-        let excess = (count - retention) as u32;
-        let keys = store
+    if count <= retention {
+        return Ok(());
+    }
+    // Drop everything up to the (count - retention)-th key.
+    let excess = (count - retention) as u32;
+    let keys = store
+        .get_all_keys(None, Some(excess))
+        .map_err(describe)?
+        .await
+        .map_err(describe);
+    let keys = match keys {
+        Ok(keys) => keys,
+        // The read transaction ended between the two requests: read the keys in a fresh one.
+        Err(_) => db
+            .transaction(&[STORE], TransactionMode::ReadOnly)
+            .map_err(describe)?
+            .object_store(STORE)
+            .map_err(describe)?
             .get_all_keys(None, Some(excess))
             .map_err(describe)?
             .await
-            .map_err(describe)?;
-        if let Some(last) = keys.last() {
-            let range = KeyRange::upper_bound(last, Some(false)).map_err(describe)?;
-            store
-                .delete(range)
-                .map_err(describe)?
-                .await
-                .map_err(describe)?;
-        }
-    }
-    tx.commit().map_err(describe)?.await.map_err(describe)?;
-    Ok(())
+            .map_err(describe)?,
+    };
+    let Some(last) = keys.last() else {
+        return Ok(());
+    };
+    let range = KeyRange::upper_bound(last, Some(false)).map_err(describe)?;
+    let tx = db
+        .transaction(&[STORE], TransactionMode::ReadWrite)
+        .map_err(describe)?;
+    let store = tx.object_store(STORE).map_err(describe)?;
+    let done = finished(tx);
+    store.delete(range).map_err(describe)?;
+    done.await
 }
 
 async fn read_idb(db: &Database) -> Result<Vec<String>, String> {

@@ -22,6 +22,7 @@ async function summarizeWith(page, model, threads) {
       const load = records.find((r) => r.type === 'model_loading');
       return {
         runtime: s.runtime,
+        storage: s.storage,
         ids: out.passes[0].map((c) => c.outputIds),
         text: out.text,
         device: load?.device,
@@ -44,6 +45,8 @@ test('isolated page: threaded build, same summaries as the single-thread build',
       assert.equal(threaded.runtime.build, 'threads', JSON.stringify(threaded.runtime));
       assert.equal(threaded.runtime.threads, Math.min(threaded.cores, 8));
       assert.equal(threaded.device.threads, threaded.runtime.threads, 'load records say which build ran');
+      // IndexedDB writes work from the threaded build too (its futures resume in later tasks).
+      assert.equal(threaded.storage.persistent, true, JSON.stringify(threaded.storage));
       assert.deepEqual(single.runtime, { build: 'single', threads: 1, fallback: 'threads switched off' });
       assert.equal(single.device.threads, 1);
       assert.ok(threaded.ids[0].length > 3);
