@@ -18,21 +18,6 @@ struct Measured {
     lengths: Vec<AtLength>,
 }
 
-/// The weights file, held by JavaScript.
-struct JsFile(js_sys::Uint8Array);
-
-impl crate::model::ByteSource for JsFile {
-    fn len(&self) -> usize {
-        self.0.length() as usize
-    }
-
-    fn read_at(&self, offset: usize, buf: &mut [u8]) {
-        self.0
-            .subarray(offset as u32, (offset + buf.len()) as u32)
-            .copy_to(buf);
-    }
-}
-
 /// Loads `system` (`stock-f32`, `stock-quantized`, `ours`) from `weights` and times it (see
 /// `crate::bench::measure`). Returns `{ loadMs, peakHeapBytes, lengths: [{ tokens, encodeMs,
 /// decodeMsPerToken }] }`.
@@ -55,7 +40,7 @@ pub fn bench_system(
     memory::reset_peak();
     let before = memory::current_bytes();
     let t = now();
-    let mut runner = bench::load(system, config_json, &JsFile(weights))?;
+    let mut runner = bench::load(system, config_json, &super::JsBytes(weights))?;
     let load_ms = now() - t;
     let lengths: Vec<usize> = lengths.into_iter().map(|l| l as usize).collect();
     let lengths = bench::measure(

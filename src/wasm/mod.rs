@@ -146,7 +146,7 @@ pub struct WasmSummarizer {
 
 /// A weights file held by JavaScript: tensors are copied out of it one at a time, so the whole
 /// file is never copied into wasm memory.
-struct JsBytes(js_sys::Uint8Array);
+pub(crate) struct JsBytes(pub(crate) js_sys::Uint8Array);
 
 impl crate::model::ByteSource for JsBytes {
     fn len(&self) -> usize {
