@@ -42,6 +42,17 @@ fn simd128_kernels_match_candle_matmul() {
     kernels::check_kernels();
 }
 
+/// The fixture loaded through the JS-facing constructor, weights as a `Uint8Array`.
+fn load_js(fx: &common::Fixture) -> WasmSummarizer {
+    WasmSummarizer::new(
+        fx.config,
+        fx.tokenizer,
+        fx.weights.into(),
+        JsValue::UNDEFINED,
+    )
+    .unwrap()
+}
+
 fn get(obj: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(obj, &key.into()).unwrap()
 }
@@ -49,13 +60,7 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 #[wasm_bindgen_test]
 fn js_api_summarizes_with_events() {
     let fx = &FIXTURES[0];
-    let s = WasmSummarizer::new(
-        fx.config,
-        fx.tokenizer,
-        fx.weights.into(),
-        JsValue::UNDEFINED,
-    )
-    .unwrap();
+    let s = load_js(fx);
     let events = js_sys::Array::new();
     let sink = events.clone();
     let on_event = Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
@@ -116,13 +121,7 @@ fn load_errors_carry_a_kind() {
 #[wasm_bindgen_test]
 fn summarize_errors_carry_a_kind() {
     let fx = &FIXTURES[0];
-    let s = WasmSummarizer::new(
-        fx.config,
-        fx.tokenizer,
-        fx.weights.into(),
-        JsValue::UNDEFINED,
-    )
-    .unwrap();
+    let s = load_js(fx);
     let Err(err) = s.summarize("   ", JsValue::UNDEFINED, None) else {
         panic!("empty text summarized");
     };
