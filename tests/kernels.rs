@@ -7,3 +7,8 @@ mod kernels;
 fn kernels_match_candle_matmul() {
     kernels::check_kernels();
 }
+
+#[test]
+fn attention_matches_candle_ops() {
+    kernels::check_attention();
+}

@@ -42,6 +42,11 @@ fn simd128_kernels_match_candle_matmul() {
     kernels::check_kernels();
 }
 
+#[wasm_bindgen_test]
+fn simd128_attention_matches_candle_ops() {
+    kernels::check_attention();
+}
+
 /// The fixture loaded through the JS-facing constructor, weights as a `Uint8Array`.
 fn load_js(fx: &common::Fixture) -> WasmSummarizer {
     WasmSummarizer::new(

@@ -11,7 +11,7 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{Activation, T5Config};
-use super::kernels::Linear;
+use super::kernels::{self, Linear, KERNELS_BY_DEFAULT};
 use super::weights::{Embedding, Weights};
 use crate::error::Result;
 
@@ -108,6 +108,9 @@ impl Attention {
 
     /// Scaled-free dot-product attention (T5 folds the scale into its weights), then `o`.
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        if KERNELS_BY_DEFAULT {
+            return self.o.forward(&kernels::attention(q, k, v, bias)?);
+        }
         let (b, h, sq, dk) = q.dims4()?;
         let mut scores = q.matmul(&k.t()?)?;
         if let Some(bias) = bias {

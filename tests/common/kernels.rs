@@ -1,12 +1,13 @@
-//! The few-row kernels against candle's matmul (the reference path), for f32 and q8_0 weights:
-//! one row (greedy decoding), four (beams), odd output counts (the non-SIMD tail), and t5-small
-//! sizes. Run natively (plain loops) and in the browser (SIMD128).
+//! The kernels against candle (the reference path): products with f32 and q8_0 weights for one
+//! row (greedy decoding), four (beams), many (encoding, past one chunk of rows), odd output counts
+//! (the non-SIMD tail) and t5-small sizes; attention with a position bias and a causal mask;
+//! softmax against an f64 one. Run natively (plain loops) and in the browser (SIMD128).
 
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Tensor};
-use t5_summarizer::model::kernels::Linear;
+use t5_summarizer::model::kernels::{self, Linear};
 
 /// Deterministic values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -30,6 +31,9 @@ pub fn check_kernels() {
         (1, 2048, 512),
         (3, 512, 2048),
         (1, 8, 32),
+        // Past one chunk of rows, an odd row count (the one-row tile) and a column tail.
+        (101, 37, 64),
+        (512, 8, 64),
     ] {
         let x = Tensor::from_vec(values(m * k, 1 + m as u64), (1, m, k), &Device::Cpu).unwrap();
         let w = Tensor::from_vec(values(n * k, 7 + n as u64), (n, k), &Device::Cpu).unwrap();
@@ -89,4 +93,94 @@ pub fn check_kernels() {
     let x = Tensor::from_vec(values(256, 5), (1, 1, 256), &Device::Cpu).unwrap();
     assert!(q4k.forward_kernel(&x).unwrap().is_none());
     assert_eq!(q4k.forward(&x).unwrap().dims(), &[1, 1, 256]);
+}
+
+/// The largest difference between `got` and `want`, relative to the largest `want` (at least 1).
+fn max_diff(got: &Tensor, want: &Tensor) -> f32 {
+    assert_eq!(got.dims(), want.dims());
+    let want: Vec<f32> = want.flatten_all().unwrap().to_vec1().unwrap();
+    let got: Vec<f32> = got.flatten_all().unwrap().to_vec1().unwrap();
+    let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
+    got.iter()
+        .zip(&want)
+        .fold(0f32, |a, (g, w)| a.max((g - w).abs()))
+        / scale
+}
+
+/// Panics unless the attention kernel agrees with candle's ops (and softmax with an f64 one).
+pub fn check_attention() {
+    let dev = Device::Cpu;
+    // (batch, heads, queries, keys, d_kv, bias batch, causal)
+    for (b, h, sq, sk, dk, bb, causal) in [
+        (1, 2, 6, 7, 16, 1, false),
+        (1, 1, 7, 9, 16, 1, true),
+        (2, 3, 5, 5, 8, 1, true),
+        (2, 2, 1, 13, 12, 2, false),
+        (1, 8, 64, 64, 64, 1, true),
+    ] {
+        let t = |dims: &[usize], seed| {
+            let n = dims.iter().product();
+            Tensor::from_vec(values(n, seed), dims, &dev).unwrap()
+        };
+        let q = (t(&[b, h, sq, dk], 1) * 3.0).unwrap();
+        let k = t(&[b, h, sk, dk], 2);
+        let v = t(&[b, h, sk, dk], 3);
+        let mut bias: Vec<f32> = values(bb * h * sq * sk, 4);
+        if causal {
+            for (at, x) in bias.iter_mut().enumerate() {
+                let (i, j) = ((at / sk) % sq, at % sk);
+                if j > i {
+                    *x = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let bias = Tensor::from_vec(bias, (bb, h, sq, sk), &dev).unwrap();
+        for bias in [Some(&bias), None] {
+            let got = kernels::attention(&q, &k, &v, bias).unwrap();
+            let mut scores = q.matmul(&k.t().unwrap()).unwrap();
+            if let Some(bias) = bias {
+                scores = scores.broadcast_add(bias).unwrap();
+            }
+            let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
+            let want = probs
+                .matmul(&v)
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .reshape((b, sq, h * dk))
+                .unwrap();
+            let diff = max_diff(&got, &want);
+            assert!(
+                diff <= 1e-5,
+                "attention b={b} h={h} sq={sq} sk={sk} dk={dk} bias={}: differs by {diff}",
+                bias.is_some()
+            );
+        }
+    }
+    // Softmax to a few ulp over a wide range of logits, masked entries exactly 0.
+    for len in [1, 3, 4, 37, 512] {
+        let mut row: Vec<f32> = values(len, 9 + len as u64)
+            .iter()
+            .map(|v| v * 40.0)
+            .collect();
+        if len > 2 {
+            row[1] = f32::NEG_INFINITY;
+        }
+        // The differences rounded to f32 as every implementation rounds them; then only the
+        // exponential and the division may differ.
+        let max = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+        let exps: Vec<f64> = row.iter().map(|&x| ((x - max) as f64).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        kernels::softmax_row(&mut row, None);
+        for (i, (&got, e)) in row.iter().zip(&exps).enumerate() {
+            let want = e / sum;
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * want + 1e-37,
+                "softmax len={len} [{i}]: {got} vs {want}"
+            );
+        }
+        if len > 2 {
+            assert_eq!(row[1], 0.0);
+        }
+    }
 }
