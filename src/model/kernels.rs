@@ -18,15 +18,16 @@ pub const Q8_0_BLOCK_BYTES: usize = 34;
 /// Values per q8_0 block.
 pub const Q8_0_BLOCK: usize = 32;
 
-/// Where the kernels write: every `(row, column)` of the output by exactly one column range,
-/// so ranges may run on different threads.
+/// Where the kernels write: every `(row, column)` of the output by exactly one column range (or,
+/// in attention, one head), so ranges may run on different threads.
 #[derive(Clone, Copy)]
 struct Out {
     ptr: *mut f32,
     n: usize,
 }
 
-// SAFETY: the ranges handed out by `split_columns` are disjoint, so no element is written twice
+// SAFETY: the ranges handed out by `split_columns` (and the heads of `for_each_head`, each
+// writing its own columns) are disjoint, so no element is written twice
 // or written while read; the output outlives the (scoped) parallel region.
 unsafe impl Send for Out {}
 unsafe impl Sync for Out {}
@@ -81,6 +82,21 @@ fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Syn
 /// Rows of `x` per pass over the weights: the chunk of activations stays in cache while every
 /// group of four weight rows streams past it once.
 const ROW_CHUNK: usize = 96;
+
+/// Runs `f` for every head `0..count`: on the rayon pool in threaded builds when the work is big
+/// enough, else one after another.
+fn for_each_head(count: usize, work: usize, f: impl Fn(usize) + Sync) {
+    #[cfg(feature = "threads")]
+    {
+        if rayon::current_num_threads() > 1 && work >= PARALLEL_MIN_WORK && count > 1 {
+            use rayon::prelude::*;
+            (0..count).into_par_iter().for_each(&f);
+            return;
+        }
+    }
+    let _ = work;
+    (0..count).for_each(f)
+}
 
 /// `y[r * n + j] = x[r * k ..][..k] · w[j * k ..][..k]` for `m` rows of `x` and `n` rows of `w`.
 ///
@@ -560,33 +576,33 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
         None => 1,
     };
     let mut out = vec![0f32; b * sq * h * dk];
-    let mut scores = vec![0f32; sq * sk];
-    let mut ctx = vec![0f32; sq * dk];
+    let dst = Out::new(&mut out, b * sq, h * dk);
     let no_bias = Tensor::zeros(1, DType::F32, q.device())?;
     with_f32(q, |q| {
         with_f32(k, |k| {
             with_f32(v, |v| {
                 with_f32(bias.unwrap_or(&no_bias), |bias_values| {
-                    for bi in 0..b {
-                        for hi in 0..h {
-                            let head = bi * h + hi;
-                            let qh = &q[head * sq * dk..][..sq * dk];
-                            let kh = &k[head * sk * dk..][..sk * dk];
-                            let vh = &v[head * sk * dk..][..sk * dk];
-                            matmul_f32(qh, sq, kh, sk, dk, &mut scores);
-                            let bias_at = ((bi % bias_batches) * h + hi) * sq * sk;
-                            for (i, row) in scores.chunks_exact_mut(sk).enumerate() {
-                                let bias_row = bias
-                                    .is_some()
-                                    .then(|| &bias_values[bias_at + i * sk..][..sk]);
-                                softmax_row(row, bias_row);
-                            }
-                            matmul_f32_kn(&scores, sq, vh, sk, dk, &mut ctx);
-                            for (i, row) in ctx.chunks_exact(dk).enumerate() {
-                                out[(bi * sq + i) * h * dk + hi * dk..][..dk].copy_from_slice(row);
-                            }
+                    for_each_head(b * h, b * h * sq * sk * dk, |head| {
+                        let (bi, hi) = (head / h, head % h);
+                        let qh = &q[head * sq * dk..][..sq * dk];
+                        let kh = &k[head * sk * dk..][..sk * dk];
+                        let vh = &v[head * sk * dk..][..sk * dk];
+                        let mut scores = vec![0f32; sq * sk];
+                        matmul_f32(qh, sq, kh, sk, dk, &mut scores);
+                        let bias_at = ((bi % bias_batches) * h + hi) * sq * sk;
+                        for (i, row) in scores.chunks_exact_mut(sk).enumerate() {
+                            let bias_row = bias
+                                .is_some()
+                                .then(|| &bias_values[bias_at + i * sk..][..sk]);
+                            softmax_row(row, bias_row);
                         }
-                    }
+                        let mut ctx = vec![0f32; sq * dk];
+                        matmul_f32_kn(&scores, sq, vh, sk, dk, &mut ctx);
+                        // Head `hi` owns columns hi·dk.. of every row of its batch entry.
+                        for (i, row) in ctx.chunks_exact(dk).enumerate() {
+                            dst.put(bi * sq + i, hi * dk, row);
+                        }
+                    });
                     Ok(())
                 })
             })
