@@ -127,6 +127,8 @@ test_all() {
 
   say "Native tests"
   run_counted cargo test
+  say "Benchmark harness (its own unit tests; the speed itself is never asserted)"
+  run_counted cargo test --features bench --lib bench::
   say "Kernels split over a native rayon pool (the threaded build's code path)"
   run_counted cargo test --features threads --test kernels
 

@@ -221,16 +221,7 @@ pub fn measure(
         let ids = input_ids(len, vocab);
         let (mut enc, mut dec) = (Vec::new(), Vec::new());
         for rep in 0..=repeats {
-            let t = now_ms();
-            runner.encode(&ids)?;
-            let e = now_ms() - t;
-            let mut token = 0;
-            let t = now_ms();
-            for _ in 0..steps {
-                let logits = runner.step(token)?;
-                token = argmax(&logits).max(2);
-            }
-            let d = (now_ms() - t) / steps as f64;
+            let (e, d) = once(runner, &ids, steps, now_ms)?;
             if rep > 0 {
                 enc.push(e);
                 dec.push(d);
@@ -245,9 +236,144 @@ pub fn measure(
     Ok(out)
 }
 
+/// One measured configuration of [`measure_interleaved`]: a runner, with the kernels on the
+/// thread pool or on the calling thread.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    pub runner: usize,
+    pub parallel: bool,
+}
+
+/// Like [`measure`] for several configurations (`slots`) at once, interleaved: every
+/// repetition runs each slot once, starting one slot later each time, so a machine whose speed
+/// drifts over minutes affects them alike and their ratios stay fair. `set_parallel` switches the
+/// kernels between the pool and the calling thread ([`crate::model::kernels::set_parallel`]);
+/// they are left parallel. Returns one result per slot.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_interleaved(
+    runners: &mut [Box<dyn Runner>],
+    slots: &[Slot],
+    lengths: &[usize],
+    steps: usize,
+    repeats: usize,
+    vocab: u32,
+    now_ms: &dyn Fn() -> f64,
+    set_parallel: &dyn Fn(bool),
+) -> candle_core::Result<Vec<Vec<AtLength>>> {
+    let mut out: Vec<Vec<AtLength>> = slots.iter().map(|_| Vec::new()).collect();
+    for &len in lengths {
+        let ids = input_ids(len, vocab);
+        let mut runs: Vec<(Vec<f64>, Vec<f64>)> =
+            slots.iter().map(|_| Default::default()).collect();
+        for rep in 0..=repeats {
+            for turn in 0..slots.len() {
+                let at = (rep + turn) % slots.len();
+                let slot = slots[at];
+                set_parallel(slot.parallel);
+                let (e, d) = once(runners[slot.runner].as_mut(), &ids, steps, now_ms)?;
+                if rep > 0 {
+                    runs[at].0.push(e);
+                    runs[at].1.push(d);
+                }
+            }
+        }
+        set_parallel(true);
+        for (slot_out, (enc, dec)) in out.iter_mut().zip(runs) {
+            slot_out.push(AtLength {
+                tokens: len,
+                encode_ms: Stat::of(enc),
+                decode_ms_per_token: Stat::of(dec),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One encode of `ids` and `steps` forced decoder steps: (encode ms, decode ms per token).
+fn once(
+    runner: &mut dyn Runner,
+    ids: &[u32],
+    steps: usize,
+    now_ms: &dyn Fn() -> f64,
+) -> candle_core::Result<(f64, f64)> {
+    let t = now_ms();
+    runner.encode(ids)?;
+    let e = now_ms() - t;
+    let mut token = 0;
+    let t = now_ms();
+    for _ in 0..steps {
+        let logits = runner.step(token)?;
+        token = argmax(&logits).max(2);
+    }
+    Ok((e, (now_ms() - t) / steps.max(1) as f64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records which runner encoded, and with which kernel setting.
+    struct Probe {
+        id: usize,
+        log: std::rc::Rc<std::cell::RefCell<Vec<(usize, bool)>>>,
+        parallel: std::rc::Rc<std::cell::Cell<bool>>,
+    }
+
+    impl Runner for Probe {
+        fn encode(&mut self, _: &[u32]) -> candle_core::Result<()> {
+            self.log.borrow_mut().push((self.id, self.parallel.get()));
+            Ok(())
+        }
+        fn step(&mut self, _: u32) -> candle_core::Result<Vec<f32>> {
+            Ok(vec![0.0, 1.0, 0.5])
+        }
+    }
+
+    #[test]
+    fn interleaved_runs_rotate_through_every_slot() {
+        let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let parallel = std::rc::Rc::new(std::cell::Cell::new(true));
+        let mut runners: Vec<Box<dyn Runner>> = (0..2)
+            .map(|id| {
+                Box::new(Probe {
+                    id,
+                    log: log.clone(),
+                    parallel: parallel.clone(),
+                }) as Box<dyn Runner>
+            })
+            .collect();
+        let slots = [(0, true), (0, false), (1, true)].map(|(runner, parallel)| Slot {
+            runner,
+            parallel,
+        });
+        let clock = std::cell::Cell::new(0.0);
+        let now = || {
+            clock.set(clock.get() + 1.0);
+            clock.get()
+        };
+        let out = measure_interleaved(
+            &mut runners,
+            &slots,
+            &[4, 8],
+            2,
+            3,
+            100,
+            &now,
+            &|p| parallel.set(p),
+        )
+        .unwrap();
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|per_slot| per_slot.len() == 2));
+        // Per length: a warm-up and 3 repetitions of all 3 slots, each starting one slot later.
+        let log = log.borrow();
+        assert_eq!(log.len(), 2 * 4 * 3);
+        let order = [(0, true), (0, false), (1, true)];
+        for (rep, round) in log[..12].chunks(3).enumerate() {
+            let want: Vec<_> = (0..3).map(|t| order[(rep + t) % 3]).collect();
+            assert_eq!(round, &want[..], "repetition {rep}");
+        }
+        assert!(parallel.get(), "left parallel");
+    }
 
     #[test]
     fn stat_median_and_spread() {

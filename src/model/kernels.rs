@@ -59,12 +59,35 @@ impl Out {
 #[cfg(feature = "threads")]
 const PARALLEL_MIN_WORK: usize = 1 << 16;
 
+/// Whether the kernels may split their work over the thread pool (threaded builds).
+#[cfg(feature = "threads")]
+static PARALLEL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Lets the kernels use the thread pool (`true`, the default) or keeps them on the calling
+/// thread (`false`): the benchmark measures one threaded instance both ways, interleaved. No
+/// effect in single-thread builds.
+pub fn set_parallel(enabled: bool) {
+    #[cfg(feature = "threads")]
+    PARALLEL.store(enabled, std::sync::atomic::Ordering::Relaxed);
+    let _ = enabled;
+}
+
+/// Threads the kernels split work over now.
+#[cfg(feature = "threads")]
+fn pool_threads() -> usize {
+    if PARALLEL.load(std::sync::atomic::Ordering::Relaxed) {
+        rayon::current_num_threads()
+    } else {
+        1
+    }
+}
+
 /// Runs `f` over column ranges covering `0..n` (multiples of 4 long, but the last): in parallel on
 /// the rayon pool in threaded builds when the product is big enough, else as one range.
 fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
     #[cfg(feature = "threads")]
     {
-        let threads = rayon::current_num_threads();
+        let threads = pool_threads();
         if threads > 1 && work >= PARALLEL_MIN_WORK && n >= 8 {
             use rayon::prelude::*;
             // A few ranges per thread, so a thread slowed by the page still finishes in step.
@@ -88,7 +111,7 @@ const ROW_CHUNK: usize = 96;
 fn for_each_head(count: usize, work: usize, f: impl Fn(usize) + Sync) {
     #[cfg(feature = "threads")]
     {
-        if rayon::current_num_threads() > 1 && work >= PARALLEL_MIN_WORK && count > 1 {
+        if pool_threads() > 1 && work >= PARALLEL_MIN_WORK && count > 1 {
             use rayon::prelude::*;
             (0..count).into_par_iter().for_each(&f);
             return;
