@@ -342,25 +342,16 @@ mod tests {
                 }) as Box<dyn Runner>
             })
             .collect();
-        let slots = [(0, true), (0, false), (1, true)].map(|(runner, parallel)| Slot {
-            runner,
-            parallel,
-        });
+        let slots =
+            [(0, true), (0, false), (1, true)].map(|(runner, parallel)| Slot { runner, parallel });
         let clock = std::cell::Cell::new(0.0);
         let now = || {
             clock.set(clock.get() + 1.0);
             clock.get()
         };
-        let out = measure_interleaved(
-            &mut runners,
-            &slots,
-            &[4, 8],
-            2,
-            3,
-            100,
-            &now,
-            &|p| parallel.set(p),
-        )
+        let out = measure_interleaved(&mut runners, &slots, &[4, 8], 2, 3, 100, &now, &|p| {
+            parallel.set(p)
+        })
         .unwrap();
         assert_eq!(out.len(), 3);
         assert!(out.iter().all(|per_slot| per_slot.len() == 2));
