@@ -359,7 +359,7 @@ pub fn matmul_q8_0(
             for j in j..cols.end {
                 let row = &w[j * row_bytes..(j + 1) * row_bytes];
                 let row_scales = &scales[j * blocks..(j + 1) * blocks];
-                for (r, xq) in rows.iter().enumerate().take(r1).skip(r0) {
+                for (r, xq) in (r0..r1).zip(&rows[r0..r1]) {
                     out.put(r, j, &[dot_q8_0(xq, row, row_scales, blocks)]);
                 }
             }
@@ -367,17 +367,20 @@ pub fn matmul_q8_0(
     });
 }
 
+/// The exact integer dot product of block `b` of `x` with the 32 int8 values that start `q`.
+fn block_dot(q: &[u8], x: &QuantizedRow, b: usize) -> i32 {
+    q[..Q8_0_BLOCK]
+        .iter()
+        .zip(&x.values[b * Q8_0_BLOCK..(b + 1) * Q8_0_BLOCK])
+        .map(|(&w, &v)| w as i8 as i32 * v as i32)
+        .sum()
+}
+
 /// One activation row against one weight row (the tail of `matmul_q8_0`).
 fn dot_q8_0(x: &QuantizedRow, row: &[u8], scales: &[f32], blocks: usize) -> f32 {
     let mut acc = 0f32;
     for b in 0..blocks {
-        let q = &row[b * Q8_0_BLOCK_BYTES + 2..(b + 1) * Q8_0_BLOCK_BYTES];
-        let xs = &x.values[b * Q8_0_BLOCK..(b + 1) * Q8_0_BLOCK];
-        let sum: i32 = q
-            .iter()
-            .zip(xs)
-            .map(|(&w, &v)| w as i8 as i32 * v as i32)
-            .sum();
+        let sum = block_dot(&row[b * Q8_0_BLOCK_BYTES + 2..], x, b);
         acc += sum as f32 * (scales[b] * x.scales[b]);
     }
     acc
@@ -398,13 +401,7 @@ fn tile_q8_0<const MR: usize>(
             let mut acc = 0f32;
             for b in 0..blocks {
                 let at = t * row_bytes + b * Q8_0_BLOCK_BYTES + 2;
-                let q = &group[at..at + Q8_0_BLOCK];
-                let xs = &x[r].values[b * Q8_0_BLOCK..(b + 1) * Q8_0_BLOCK];
-                let sum: i32 = q
-                    .iter()
-                    .zip(xs)
-                    .map(|(&w, &v)| w as i8 as i32 * v as i32)
-                    .sum();
+                let sum = block_dot(&group[at..], x[r], b);
                 acc += sum as f32 * (scales[b * 4 + t] * x[r].scales[b]);
             }
             acc
