@@ -162,6 +162,27 @@ pub fn matmul_f32(x: &[f32], m: usize, w: &[f32], n: usize, k: usize, y: &mut [f
     });
 }
 
+/// `c + a · b` in four f32 lanes: `f32x4.relaxed_madd` in relaxed-SIMD builds (one fused
+/// multiply-add where the machine has FMA, so rounded once instead of twice), else a multiply
+/// and an add.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+fn madd(
+    a: core::arch::wasm32::v128,
+    b: core::arch::wasm32::v128,
+    c: core::arch::wasm32::v128,
+) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    #[cfg(target_feature = "relaxed-simd")]
+    {
+        f32x4_relaxed_madd(a, b, c)
+    }
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    {
+        f32x4_add(c, f32x4_mul(a, b))
+    }
+}
+
 /// `MR` consecutive rows of `x` (`MR × k`) against four consecutive weight rows (`4 × k`).
 // Indexing `acc[r][c]` by both loop counters reads as the tile it is.
 #[allow(clippy::needless_range_loop)]
@@ -184,7 +205,7 @@ fn tile_f32<const MR: usize>(x: &[f32], w: &[f32], k: usize) -> [[f32; 4]; MR] {
             for c in 0..4 {
                 let b = v128_load(wp.add(c * k + i) as *const v128);
                 for r in 0..MR {
-                    acc[r][c] = f32x4_add(acc[r][c], f32x4_mul(a[r], b));
+                    acc[r][c] = madd(a[r], b, acc[r][c]);
                 }
             }
             i += 4;
@@ -220,6 +241,11 @@ fn tile_f32<const MR: usize>(x: &[f32], w: &[f32], k: usize) -> [[f32; 4]; MR] {
 struct QuantizedRow {
     scales: Vec<f32>,
     values: Vec<i16>,
+    /// Relaxed-SIMD builds: each block's values split for `i32x4.relaxed_dot_i8x16_i7x16_add_s`,
+    /// whose second operand must fit in 7 bits: `v = 2 · (hi − 64) + lo` with `hi = (v >> 1) + 64`
+    /// (0..=127) in the block's first 32 bytes and `lo = v & 1` in the next 32.
+    #[cfg(target_feature = "relaxed-simd")]
+    split: Vec<u8>,
 }
 
 fn quantize_row_q8_0(x: &[f32]) -> QuantizedRow {
@@ -236,7 +262,43 @@ fn quantize_row_q8_0(x: &[f32]) -> QuantizedRow {
         scales.push(f16::from_f32(d).to_f32());
         quantize_block(block, id, out);
     }
-    QuantizedRow { scales, values }
+    QuantizedRow {
+        scales,
+        #[cfg(target_feature = "relaxed-simd")]
+        split: split_for_relaxed_dot(&values),
+        values,
+    }
+}
+
+/// [`QuantizedRow::split`] of `values` (whole blocks of int8 values widened to int16).
+#[cfg(target_feature = "relaxed-simd")]
+fn split_for_relaxed_dot(values: &[i16]) -> Vec<u8> {
+    use core::arch::wasm32::*;
+    let mut split = vec![0u8; values.len() * 2];
+    for (block, out) in values
+        .chunks_exact(Q8_0_BLOCK)
+        .zip(split.chunks_exact_mut(2 * Q8_0_BLOCK))
+    {
+        let (hi, lo) = out.split_at_mut(Q8_0_BLOCK);
+        for h in 0..2 {
+            // SAFETY: a block holds 32 int16 (16 at 16 · h and 8 more); hi and lo 32 bytes each.
+            unsafe {
+                let a = v128_load(block.as_ptr().add(16 * h) as *const v128);
+                let b = v128_load(block.as_ptr().add(16 * h + 8) as *const v128);
+                let high = |v| i16x8_add(i16x8_shr(v, 1), i16x8_splat(64));
+                let low = |v| v128_and(v, i16x8_splat(1));
+                v128_store(
+                    hi.as_mut_ptr().add(16 * h) as *mut v128,
+                    u8x16_narrow_i16x8(high(a), high(b)),
+                );
+                v128_store(
+                    lo.as_mut_ptr().add(16 * h) as *mut v128,
+                    u8x16_narrow_i16x8(low(a), low(b)),
+                );
+            }
+        }
+    }
+    split
 }
 
 #[cfg(not(target_feature = "simd128"))]
@@ -415,7 +477,7 @@ fn tile_q8_0<const MR: usize>(
 /// at once.
 // Indexing `acc[r][c]` by both loop counters reads as the tile it is.
 #[allow(clippy::needless_range_loop)]
-#[cfg(target_feature = "simd128")]
+#[cfg(all(target_feature = "simd128", not(target_feature = "relaxed-simd")))]
 #[inline(always)]
 fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
@@ -479,6 +541,78 @@ fn tile_q8_0<const MR: usize>(
     })
 }
 
+/// The relaxed-SIMD tile: `i32x4.relaxed_dot_i8x16_i7x16_add_s` multiplies 16 int8 weights by
+/// 16 7-bit values and adds groups of four into an int32 accumulator (one instruction on machines
+/// with VNNI). Activation values do not fit in 7 bits, so each block uses their split
+/// ([`QuantizedRow::split`]): `Σ w·v = 2 · Σ w·hi + Σ w·lo − 128 · Σ w`, every term exact (no
+/// product or pair sum can saturate: |w| ≤ 128, hi ≤ 127), so the result is the same integer
+/// as the plain tile's. Then the same transpose and scaling.
+#[allow(clippy::needless_range_loop)]
+#[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn tile_q8_0<const MR: usize>(
+    x: [&QuantizedRow; MR],
+    group: &[u8],
+    scales: &[f32],
+    blocks: usize,
+) -> [[f32; 4]; MR] {
+    use core::arch::wasm32::*;
+    let row_bytes = blocks * Q8_0_BLOCK_BYTES;
+    assert!(group.len() >= 4 * row_bytes && scales.len() >= 4 * blocks);
+    for xr in &x {
+        assert!(xr.split.len() >= blocks * 2 * Q8_0_BLOCK && xr.scales.len() >= blocks);
+    }
+    let dot = |w, v, acc| i32x4_relaxed_dot_i8x16_i7x16_add(w, v, acc);
+    let ones = i8x16_splat(1);
+    let mut acc = [f32x4_splat(0.0); MR];
+    for b in 0..blocks {
+        // SAFETY: the asserts above bound every read: 32 bytes at byte 2 of block b of each of
+        // the 4 weight rows; 64 split bytes at b * 64 of each activation row; 4 scales at b * 4.
+        unsafe {
+            let mut sums = [[i32x4_splat(0); 4]; MR];
+            for c in 0..4 {
+                let at = c * row_bytes + b * Q8_0_BLOCK_BYTES + 2;
+                let w0 = v128_load(group.as_ptr().add(at) as *const v128);
+                let w1 = v128_load(group.as_ptr().add(at + 16) as *const v128);
+                let correction = i32x4_shl(dot(w1, ones, dot(w0, ones, i32x4_splat(0))), 7);
+                for r in 0..MR {
+                    let s = x[r].split.as_ptr().add(b * 2 * Q8_0_BLOCK);
+                    let load = |i: usize| v128_load(s.add(16 * i) as *const v128);
+                    let hi = dot(w1, load(1), dot(w0, load(0), i32x4_splat(0)));
+                    let t = dot(w1, load(3), dot(w0, load(2), i32x4_shl(hi, 1)));
+                    sums[r][c] = i32x4_sub(t, correction);
+                }
+            }
+            let dw = v128_load(scales.as_ptr().add(b * 4) as *const v128);
+            for r in 0..MR {
+                let [s0, s1, s2, s3] = sums[r];
+                let s01 = i32x4_add(
+                    i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
+                    i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
+                );
+                let s23 = i32x4_add(
+                    i32x4_shuffle::<0, 4, 1, 5>(s2, s3),
+                    i32x4_shuffle::<2, 6, 3, 7>(s2, s3),
+                );
+                let s = i32x4_add(
+                    i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
+                    i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
+                );
+                let d = f32x4_mul(dw, f32x4_splat(*x[r].scales.get_unchecked(b)));
+                acc[r] = madd(f32x4_convert_i32x4(s), d, acc[r]);
+            }
+        }
+    }
+    acc.map(|a| {
+        [
+            f32x4_extract_lane::<0>(a),
+            f32x4_extract_lane::<1>(a),
+            f32x4_extract_lane::<2>(a),
+            f32x4_extract_lane::<3>(a),
+        ]
+    })
+}
+
 /// `y[r * n + j] = Σ_i x[r * k + i] · w[i * n + j]`: like [`matmul_f32`] but with `w` stored as
 /// `[k, n]` (the values of attention, `[keys, d_kv]`), so nothing is transposed. Four rows of
 /// `x` against eight columns of `w` at a time: each step loads two vectors of `w` and broadcasts
@@ -528,8 +662,8 @@ fn tile_kn<const MR: usize>(x: &[f32], k: usize, w: &[f32], n: usize, j: usize) 
             let w1 = v128_load(wp.add(i * n + j + 4) as *const v128);
             for (r, acc) in acc.iter_mut().enumerate() {
                 let a = v128_load32_splat(xp.add(r * k + i) as *const u32);
-                acc[0] = f32x4_add(acc[0], f32x4_mul(a, w0));
-                acc[1] = f32x4_add(acc[1], f32x4_mul(a, w1));
+                acc[0] = madd(a, w0, acc[0]);
+                acc[1] = madd(a, w1, acc[1]);
             }
         }
     }
@@ -665,7 +799,7 @@ fn softmax_in_place(row: &mut [f32]) {
     unsafe {
         let mut m = f32x4_splat(f32::NEG_INFINITY);
         for i in (0..body).step_by(4) {
-            m = f32x4_max(m, v128_load(p.add(i) as *const v128));
+            m = f32x4_pmax(m, v128_load(p.add(i) as *const v128));
         }
         let mut max = f32x4_extract_lane::<0>(m)
             .max(f32x4_extract_lane::<1>(m))
@@ -712,7 +846,8 @@ fn exp_f32x4(x: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
     use core::arch::wasm32::*;
     const LOW: f32 = -87.336_55;
     let underflow = f32x4_lt(x, f32x4_splat(LOW));
-    let x = f32x4_min(f32x4_max(x, f32x4_splat(LOW)), f32x4_splat(88.0));
+    // Pseudo-min/max (one instruction each on x86; `f32x4.min/max` take several to order NaNs).
+    let x = f32x4_pmin(f32x4_pmax(x, f32x4_splat(LOW)), f32x4_splat(88.0));
     let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(std::f32::consts::LOG2_E)));
     let r = f32x4_sub(
         f32x4_sub(x, f32x4_mul(n, f32x4_splat(0.693_359_4))),
@@ -783,11 +918,23 @@ impl Linear {
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let rows = xs.elem_count() / xs.dim(D::Minus1)?.max(1);
         if rows <= self.kernel_rows {
-            if let Some(out) = self.forward_kernel(xs)? {
+            if let Some(out) = self.forward_kernel_then(xs, false)? {
                 return Ok(out);
             }
         }
         self.forward_reference(xs)
+    }
+
+    /// `relu(xs · wᵀ)`: on the kernel path the ReLU is applied to the product before it becomes a
+    /// tensor (no second pass through candle); the reference path is candle's matmul and `relu`.
+    pub fn forward_relu(&self, xs: &Tensor) -> Result<Tensor> {
+        let rows = xs.elem_count() / xs.dim(D::Minus1)?.max(1);
+        if rows <= self.kernel_rows {
+            if let Some(out) = self.forward_kernel_then(xs, true)? {
+                return Ok(out);
+            }
+        }
+        Ok(self.forward_reference(xs)?.relu()?)
     }
 
     /// candle's matmul.
@@ -798,6 +945,11 @@ impl Linear {
     /// The kernels' product, or `None` where they do not apply (weights neither f32 nor q8_0,
     /// activations not f32 on the CPU, kernels never enabled for q8_0 weights).
     pub fn forward_kernel(&self, xs: &Tensor) -> Result<Option<Tensor>> {
+        self.forward_kernel_then(xs, false)
+    }
+
+    /// [`Self::forward_kernel`], with ReLU applied to the product when `relu`.
+    fn forward_kernel_then(&self, xs: &Tensor, relu: bool) -> Result<Option<Tensor>> {
         if xs.dtype() != DType::F32 || !xs.device().is_cpu() {
             return Ok(None);
         }
@@ -844,6 +996,15 @@ impl Linear {
             }
             _ => return Ok(None),
         };
+        let mut y = y;
+        if relu {
+            // `max(v, 0)` as a compare and select, which vectorizes (`f32::max` calls `fmaxf`).
+            for v in &mut y {
+                if *v < 0.0 {
+                    *v = 0.0;
+                }
+            }
+        }
         Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?))
     }
 }

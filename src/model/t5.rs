@@ -210,6 +210,9 @@ impl FeedForward {
             }
         };
         Ok(match self {
+            FeedForward::Plain { wi, wo } if act == Activation::Relu => {
+                wo.forward(&wi.forward_relu(xs)?)?
+            }
             FeedForward::Plain { wi, wo } => wo.forward(&activate(wi.forward(xs)?)?)?,
             FeedForward::Gated { wi_0, wi_1, wo } => {
                 let gate = activate(wi_0.forward(xs)?)?;

@@ -37,7 +37,8 @@ pub fn check_kernels() {
     ] {
         let x = Tensor::from_vec(values(m * k, 1 + m as u64), (1, m, k), &Device::Cpu).unwrap();
         let w = Tensor::from_vec(values(n * k, 7 + n as u64), (n, k), &Device::Cpu).unwrap();
-        let f32_layer = Linear::new(QMatMul::Tensor(w.clone()));
+        let mut f32_layer = Linear::new(QMatMul::Tensor(w.clone()));
+        f32_layer.set_kernel_rows(usize::MAX);
         let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
         let mut q8_layer = Linear::new(QMatMul::QTensor(Arc::new(q)));
         q8_layer.set_kernel_rows(16);
@@ -83,6 +84,15 @@ pub fn check_kernels() {
                 diff <= tolerance * scale.max(1.0),
                 "{name} m={m} n={n} k={k}: kernel differs by {diff} (largest value {scale})"
             );
+        }
+        // The fused ReLU: exactly the product with its negatives zeroed.
+        for layer in [&f32_layer, &q8_layer] {
+            let flat = |t: Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+            let plain = flat(layer.forward(&x).unwrap());
+            let relu = flat(layer.forward_relu(&x).unwrap());
+            assert!(plain.iter().any(|&v| v < 0.0) && plain.iter().any(|&v| v > 0.0));
+            let want: Vec<f32> = plain.iter().map(|&v| v.max(0.0)).collect();
+            assert_eq!(relu, want, "relu m={m} n={n} k={k}");
         }
     }
     // Weights the kernels do not cover fall back to the reference path.
