@@ -62,10 +62,24 @@ build() {
   need_wasm_tools
   say "Building the wasm package into www/pkg"
   wasm-pack build --release --target web --out-dir www/pkg
+  build_relaxed www/pkg-relaxed
   build_threads www/pkg-threads
 }
 
-# The threaded build (used when the page is cross-origin isolated): wasm atomics need a std
+# The relaxed-SIMD build (fused multiply-add, int8 dot products), which the worker picks where
+# the browser validates relaxed SIMD (Chrome, Edge; not Safari). Its own target folder, like the
+# threaded build's.
+RELAXED_FLAGS="-C target-feature=+simd128,+relaxed-simd"
+build_relaxed() {
+  local out=$1
+  shift
+  say "Building the relaxed-SIMD wasm package into $out"
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR-relaxed" RUSTFLAGS="$RELAXED_FLAGS" \
+    wasm-pack build --release --target web --out-dir "$out" --no-pack -- ${1:+--features "$1"}
+}
+
+# The threaded build (used when the page is cross-origin isolated and the browser has relaxed
+# SIMD, which it uses too): wasm atomics need a std
 # compiled with them, so std is rebuilt from rust-src (RUSTC_BOOTSTRAP lets stable do that). Its
 # own target folder: different RUSTFLAGS would otherwise rebuild everything on every switch.
 # rustc 1.95 no longer asks wasm-ld for a shared memory by itself: without these the module's
@@ -80,7 +94,7 @@ build_threads() {
   rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
   say "Building the threaded wasm package into $out"
   CARGO_TARGET_DIR="$CARGO_TARGET_DIR-threads" RUSTC_BOOTSTRAP=1 \
-    RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 $THREADS_LINK_ARGS" \
+    RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd $THREADS_LINK_ARGS" \
     wasm-pack build --release --target web --out-dir "$out" --no-pack -- \
     --features "threads${1:+,$1}" -Z build-std=panic_abort,std
 }
@@ -123,6 +137,8 @@ test_all() {
   cargo clippy --all-targets --features bench -- -D warnings
   cargo clippy --lib --tests --features threads -- -D warnings
   cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR-relaxed" RUSTFLAGS="$RELAXED_FLAGS" \
+    cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
   cargo clippy --lib --target wasm32-unknown-unknown --features bench -- -D warnings
 
   say "Native tests"
@@ -135,6 +151,10 @@ test_all() {
   say "wasm tests in headless Chrome (dedicated worker)"
   CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
     run_counted cargo test --release --target wasm32-unknown-unknown --test web --test web_store --test web_metrics
+  say "wasm kernel, parity and summary tests again in the relaxed-SIMD build"
+  CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_TEST_TIMEOUT=600 \
+    CARGO_TARGET_DIR="$CARGO_TARGET_DIR-relaxed" RUSTFLAGS="$RELAXED_FLAGS" \
+    run_counted cargo test --release --target wasm32-unknown-unknown --test web
 
   build
   say "Page tests (playwright-core + /usr/bin/chromium)"
@@ -159,6 +179,7 @@ bench() {
   (cd tests/page && npm ci --no-audit --no-fund --loglevel=error)
   say "Building the bench wasm package (with the stock T5 baseline) into bench-out/pkg"
   wasm-pack build --release --target web --out-dir bench-out/pkg --no-pack -- --features bench
+  build_relaxed bench-out/pkg-relaxed bench
   build_threads bench-out/pkg-threads bench
   mkdir -p bench-out
   for shape in ${SHAPES:-t5-small flan-t5-small}; do

@@ -146,6 +146,7 @@ fn thresholds_raise_alerts() {
         backend: "cpu".into(),
         simd: true,
         threads: 1,
+        relaxed_simd: false,
     };
     let load = ModelLoad {
         load_seconds: 0.75,
@@ -190,6 +191,7 @@ fn log_lines_follow_the_seed_format() {
         backend: "cpu-wasm".into(),
         simd: true,
         threads: 1,
+        relaxed_simd: true,
     };
     let mem = Memory {
         current_bytes: 0,
@@ -256,6 +258,7 @@ fn exports_validate_against_the_schema() {
         backend: "cpu".into(),
         simd: true,
         threads: 1,
+        relaxed_simd: false,
     };
     records.extend(l.log_model_loading(ModelLoad {
         load_seconds: 0.2,

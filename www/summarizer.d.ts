@@ -137,7 +137,7 @@ export type MetricRecord = RecordEnvelope &
         loadSeconds: number;
         parseSeconds: number | null;
         hashSeconds: number | null;
-        device: { backend: string; simd: boolean; threads: number };
+        device: { backend: string; simd: boolean; threads: number; relaxedSimd?: boolean };
         files: { file: string; bytes: number; cacheHit: boolean; fetchSeconds: number }[];
         memoryBefore: MemoryFigures | null;
         memoryAfter: MemoryFigures;
@@ -210,6 +210,11 @@ export interface CreateOptions extends GenerationOptions {
    * a pool of workers) runs when the page is cross-origin isolated.
    */
   threads?: boolean;
+  /**
+   * false: plain SIMD128 builds only. By default, where the browser runs WebAssembly relaxed SIMD
+   * (Chrome, Edge), the builds that use it (fused multiply-add, int8 dot products) run.
+   */
+  relaxedSimd?: boolean;
   monitor?: (m: CreateMonitor) => void;
   signal?: AbortSignal;
 }
@@ -246,7 +251,12 @@ export declare class Summarizer {
   readonly files: { file: string; bytes: number; cached: boolean; cacheError?: string }[];
   readonly simd: boolean;
   /** Which wasm build runs; fallback says why the threaded one was not used (null if it was). */
-  readonly runtime: { build: 'threads' | 'single'; threads: number; fallback: string | null } | null;
+  readonly runtime: {
+    build: 'threads' | 'single';
+    threads: number;
+    simd: 'relaxed' | 'simd128';
+    fallback: string | null;
+  } | null;
   readonly identity: ModelIdentity | null;
   readonly storage: StorageStatus | null;
   setThresholds(thresholds: Thresholds): Promise<void>;

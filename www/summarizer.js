@@ -65,6 +65,7 @@ export class Summarizer {
   #metrics;
   #onMetrics;
   #threads = true;
+  #relaxedSimd = true;
   /** Model facts and defaults reported by the worker once loaded. */
   info = null;
   /** Per-file download facts of the last load: { file, bytes, cached, cacheError }. */
@@ -72,8 +73,8 @@ export class Summarizer {
   /** Whether the wasm build uses SIMD128. */
   simd = false;
   /**
-   * Which wasm build runs: { build: 'threads' | 'single', threads, fallback } (fallback: why the
-   * threaded build was not used, or null).
+   * Which wasm build runs: { build: 'threads' | 'single', threads, simd: 'relaxed' | 'simd128',
+   * fallback } (fallback: why the threaded build was not used, or null).
    */
   runtime = null;
   /** Model identity metric records carry: { id, url, revision, dtype, sha256 }. */
@@ -96,13 +97,15 @@ export class Summarizer {
    * (m dispatches `downloadprogress`), `signal`, `metrics` (false to switch performance logging
    * off, or { sessionId, thresholds, database }), `onMetrics(records, storage)` (called with
    * every batch of metric records the worker logs), `threads` (false: always the single-thread
-   * build; by default the threaded build runs when the page is cross-origin isolated), and
+   * build; by default the threaded build runs when the page is cross-origin isolated),
+   * `relaxedSimd` (false: plain SIMD128 even where the browser has relaxed SIMD), and
    * defaults for every summarize call
    * (`maxNewTokens`, `minNewTokens`, `maxInputTokens`, `prefix`, `refine`).
    */
-  static async create({ model, monitor, signal, metrics, onMetrics, threads, ...defaults } = {}) {
+  static async create({ model, monitor, signal, metrics, onMetrics, threads, relaxedSimd, ...defaults } = {}) {
     const s = new Summarizer(resolveModel(model), defaults);
     s.#threads = threads !== false;
+    s.#relaxedSimd = relaxedSimd !== false;
     s.#metrics = metrics === false ? false : { ...(metrics ?? {}) };
     s.#onMetrics = onMetrics;
     if (monitor) monitor(s.#monitor);
@@ -197,6 +200,7 @@ export class Summarizer {
   #spawn() {
     const url = new URL(WORKER_URL);
     if (!this.#threads) url.searchParams.set('threads', '0');
+    if (!this.#relaxedSimd) url.searchParams.set('relaxed', '0');
     const worker = new Worker(url, { type: 'module' });
     worker.onmessage = ({ data }) => {
       if (data.type === 'records') {

@@ -14,28 +14,55 @@
 import { evict, fetchFile } from './model-files.js';
 
 /**
- * The wasm build: the threaded one (pkg-threads, kernels split over a pool of workers) when the
- * page is cross-origin isolated and the worker was not told `?threads=0`, else the single-thread
- * one. Resolves to { pkg, runtime: { build, threads, fallback } }.
+ * A minimal module whose one function uses `f32x4.relaxed_madd`: it validates exactly where the
+ * browser runs WebAssembly relaxed SIMD (Chrome 114+, not Safari).
+ */
+const RELAXED_SIMD_PROBE = (() => {
+  const zeros = [0xfd, 0x0c, ...new Array(16).fill(0)]; // v128.const 0
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+    0x03, 0x02, 0x01, 0x00, // one function of type 0
+    0x0a, 0x3d, 0x01, 0x3b, 0x00, ...zeros, ...zeros, ...zeros, 0xfd, 0x85, 0x02, 0x0b, // relaxed_madd
+  ]);
+})();
+
+function relaxedSimd() {
+  try {
+    return WebAssembly.validate(RELAXED_SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The wasm build: the threaded one (pkg-threads: kernels split over a pool of workers, relaxed
+ * SIMD) when the page is cross-origin isolated, the browser has relaxed SIMD and the worker was
+ * not told `?threads=0`; else the single-thread one, with relaxed SIMD (pkg-relaxed: fused
+ * multiply-add and int8 dot products) where the browser has it and the worker was not told
+ * `?relaxed=0`, else plain SIMD128 (pkg). Resolves to { pkg, runtime: { build, threads, simd,
+ * fallback } }.
  */
 async function start() {
   let fallback = null;
-  const wanted = new URL(self.location.href).searchParams.get('threads') !== '0';
-  if (!wanted) fallback = 'threads switched off';
+  const params = new URL(self.location.href).searchParams;
+  const relaxed = params.get('relaxed') !== '0' && relaxedSimd();
+  if (params.get('threads') === '0') fallback = 'threads switched off';
   else if (!self.crossOriginIsolated) fallback = 'the page is not cross-origin isolated (no COOP/COEP headers)';
+  else if (!relaxed) fallback = 'the threaded build needs WebAssembly relaxed SIMD, which this browser lacks';
   else {
     try {
       const pkg = await import('./pkg-threads/t5_summarizer.js');
       await pkg.default();
       await pkg.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
-      return { pkg, runtime: { build: 'threads', threads: pkg.kernelThreads(), fallback: null } };
+      return { pkg, runtime: { build: 'threads', threads: pkg.kernelThreads(), simd: 'relaxed', fallback: null } };
     } catch (err) {
       fallback = `the threaded build failed to start: ${err?.message ?? err}`;
     }
   }
-  const pkg = await import('./pkg/t5_summarizer.js');
+  const pkg = relaxed ? await import('./pkg-relaxed/t5_summarizer.js') : await import('./pkg/t5_summarizer.js');
   await pkg.default();
-  return { pkg, runtime: { build: 'single', threads: 1, fallback } };
+  return { pkg, runtime: { build: 'single', threads: 1, simd: relaxed ? 'relaxed' : 'simd128', fallback } };
 }
 
 let WasmSummarizer, simdEnabled, get_performance_logger, runtime;

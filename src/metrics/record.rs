@@ -46,6 +46,10 @@ pub struct Device {
     pub simd: bool,
     /// Threads used for tensor work.
     pub threads: u32,
+    /// Whether the wasm build uses relaxed SIMD (fused multiply-add, int8 dot products); absent
+    /// in records written before it existed and natively.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relaxed_simd: bool,
 }
 
 /// One model file as it was obtained.

@@ -112,13 +112,14 @@ pub fn environment() -> Environment {
     }
 }
 
-/// This build's device: wasm on the CPU, SIMD128 as compiled, and the threads the kernels use
+/// This build's device: wasm on the CPU, SIMD128 (and relaxed SIMD) as compiled, and the threads the kernels use
 /// (1 in the single-thread build).
 pub fn device() -> Device {
     Device {
         backend: "cpu-wasm".into(),
         simd: cfg!(target_feature = "simd128"),
         threads: super::kernel_threads() as u32,
+        relaxed_simd: cfg!(target_feature = "relaxed-simd"),
     }
 }
 

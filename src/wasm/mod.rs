@@ -66,6 +66,13 @@ pub fn simd_enabled() -> bool {
     cfg!(target_feature = "simd128")
 }
 
+/// Whether this build was compiled with WebAssembly relaxed SIMD (`www/pkg-relaxed` and the
+/// threaded build).
+#[wasm_bindgen(js_name = relaxedSimdEnabled)]
+pub fn relaxed_simd_enabled() -> bool {
+    cfg!(target_feature = "relaxed-simd")
+}
+
 fn js_error(err: &Error) -> JsValue {
     let e = js_sys::Error::new(&err.to_string());
     // Setting a property on a fresh Error object cannot fail.

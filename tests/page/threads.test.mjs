@@ -1,18 +1,21 @@
 // The threaded wasm build: picked when the page is cross-origin isolated, with a pool as large as
 // the machine's cores; the single-thread build otherwise (and when asked), saying why. Both give
 // the same summaries (f32 and q8_0 kernels split across threads), and load records say which ran.
+// Chromium runs relaxed SIMD, so the relaxed builds are the default; the plain SIMD128 build runs
+// when asked and gives the same summaries.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, ARTICLE } from './harness.mjs';
 
-async function summarizeWith(page, model, threads) {
+async function summarizeWith(page, model, threads, relaxedSimd) {
   return page.evaluate(
-    async ({ text, model, threads }) => {
+    async ({ text, model, threads, relaxedSimd }) => {
       const { Summarizer } = await import('./summarizer.js');
       const records = [];
       const s = await Summarizer.create({
         model,
         threads,
+        relaxedSimd,
         maxNewTokens: 24,
         maxInputTokens: 96,
         onMetrics: (r) => records.push(...r),
@@ -30,7 +33,7 @@ async function summarizeWith(page, model, threads) {
         isolated: crossOriginIsolated,
       };
     },
-    { text: ARTICLE, model, threads },
+    { text: ARTICLE, model, threads, relaxedSimd },
   );
 }
 
@@ -41,14 +44,21 @@ test('isolated page: threaded build, same summaries as the single-thread build',
     for (const model of ['tiny-t5', 'tiny-flan-t5-q8_0']) {
       const threaded = await summarizeWith(page, model, undefined);
       const single = await summarizeWith(page, model, false);
+      const plain = await summarizeWith(page, model, false, false);
       assert.ok(threaded.isolated);
       assert.equal(threaded.runtime.build, 'threads', JSON.stringify(threaded.runtime));
       assert.equal(threaded.runtime.threads, Math.min(threaded.cores, 8));
       assert.equal(threaded.device.threads, threaded.runtime.threads, 'load records say which build ran');
       // IndexedDB writes work from the threaded build too (its futures resume in later tasks).
       assert.equal(threaded.storage.persistent, true, JSON.stringify(threaded.storage));
-      assert.deepEqual(single.runtime, { build: 'single', threads: 1, fallback: 'threads switched off' });
+      assert.equal(threaded.runtime.simd, 'relaxed');
+      assert.equal(threaded.device.relaxedSimd, true);
+      assert.deepEqual(single.runtime, { build: 'single', threads: 1, simd: 'relaxed', fallback: 'threads switched off' });
       assert.equal(single.device.threads, 1);
+      assert.equal(single.device.relaxedSimd, true);
+      assert.deepEqual(plain.runtime, { build: 'single', threads: 1, simd: 'simd128', fallback: 'threads switched off' });
+      assert.equal(plain.device.relaxedSimd, undefined, 'plain SIMD128 records carry no relaxedSimd');
+      assert.deepEqual(plain.ids, single.ids, `${model}: relaxed SIMD changed the tokens`);
       assert.ok(threaded.ids[0].length > 3);
       assert.deepEqual(threaded.ids, single.ids, `${model}: threads changed the tokens`);
       assert.equal(threaded.text, single.text);
