@@ -353,31 +353,54 @@ fn quantize_block(block: &[f32], id: f32, out: &mut [i16]) {
     }
 }
 
-/// The f32 value of every block scale of q8_0 data (`w` as `n` rows of `blocks` blocks):
-/// converting f16 in the inner loop costs more than the multiply it scales. Laid out for the
-/// kernels: for each group of four rows, block by block, the four rows' scales side by side
-/// (`[(g * blocks + b) * 4 + t]`); the last `n % 4` rows after them, row by row
-/// (`[j * blocks + b]`).
-pub fn q8_0_scales(w: &[u8], n: usize, blocks: usize) -> Vec<f32> {
-    let scale = |j: usize, b: usize| {
-        let at = (j * blocks + b) * Q8_0_BLOCK_BYTES;
-        f16::from_le_bytes([w[at], w[at + 1]]).to_f32()
-    };
+/// What the kernels need of each q8_0 weight block, computed once when the kernels are enabled
+/// (`w` as `n` rows of `blocks` blocks), laid out for them: for each group of four rows, block by
+/// block, the four rows' values side by side (`[(g * blocks + b) * 4 + t]`); the last `n % 4`
+/// rows after them, row by row (`[j * blocks + b]`).
+pub struct Q8_0Blocks {
+    /// The f32 value of each block's f16 scale: converting f16 in the inner loop costs more than
+    /// the multiply it scales.
+    scales: Vec<f32>,
+    /// Relaxed-SIMD builds: 128 × the sum of each block's 32 values (the correction the split
+    /// activations need, see [`QuantizedRow::split`]); empty otherwise.
+    sums: Vec<i32>,
+}
+
+impl Q8_0Blocks {
+    pub fn new(w: &[u8], n: usize, blocks: usize) -> Self {
+        let at = |j: usize, b: usize| (j * blocks + b) * Q8_0_BLOCK_BYTES;
+        let scales = interleave(n, blocks, |j, b| {
+            f16::from_le_bytes([w[at(j, b)], w[at(j, b) + 1]]).to_f32()
+        });
+        let sums = if cfg!(target_feature = "relaxed-simd") {
+            interleave(n, blocks, |j, b| {
+                let values = &w[at(j, b) + 2..at(j, b) + Q8_0_BLOCK_BYTES];
+                128 * values.iter().map(|&v| v as i8 as i32).sum::<i32>()
+            })
+        } else {
+            Vec::new()
+        };
+        Q8_0Blocks { scales, sums }
+    }
+}
+
+/// `f(row, block)` for every block of `n` rows, in the layout of [`Q8_0Blocks`].
+fn interleave<T>(n: usize, blocks: usize, f: impl Fn(usize, usize) -> T) -> Vec<T> {
     let groups = n / 4;
     let mut out = Vec::with_capacity(n * blocks);
     for g in 0..groups {
         for b in 0..blocks {
-            out.extend((0..4).map(|t| scale(4 * g + t, b)));
+            out.extend((0..4).map(|t| f(4 * g + t, b)));
         }
     }
     for j in 4 * groups..n {
-        out.extend((0..blocks).map(|b| scale(j, b)));
+        out.extend((0..blocks).map(|b| f(j, b)));
     }
     out
 }
 
-/// `y = x · wᵀ` with `w` as `n` rows of `k / 32` q8_0 blocks (`k` a multiple of 32) whose scales
-/// are `scales` (see [`q8_0_scales`]): the activations are quantized to q8_0 first, as candle's
+/// `y = x · wᵀ` with `w` as `n` rows of `k / 32` q8_0 blocks (`k` a multiple of 32) described by
+/// `info` (see [`Q8_0Blocks`]): the activations are quantized to q8_0 first, as candle's
 /// quantized matmul does, and each block's integer dot product is exact before it is scaled.
 ///
 /// Register-tiled like [`matmul_f32`]: two activation rows against four weight rows.
@@ -385,11 +408,12 @@ pub fn matmul_q8_0(
     x: &[f32],
     m: usize,
     w: &[u8],
-    scales: &[f32],
+    info: &Q8_0Blocks,
     n: usize,
     k: usize,
     y: &mut [f32],
 ) {
+    let scales = &info.scales;
     assert!(k % Q8_0_BLOCK == 0);
     let blocks = k / Q8_0_BLOCK;
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
@@ -406,15 +430,26 @@ pub fn matmul_q8_0(
             while j + 4 <= cols.end {
                 let group = &w[j * row_bytes..(j + 4) * row_bytes];
                 let group_scales = &scales[j * blocks..(j + 4) * blocks];
+                let group_sums = info.sums.get(j * blocks..(j + 4) * blocks).unwrap_or(&[]);
                 let mut r = r0;
                 while r + 2 <= r1 {
-                    let t = tile_q8_0([&rows[r], &rows[r + 1]], group, group_scales, blocks);
+                    let t = tile_q8_0(
+                        [&rows[r], &rows[r + 1]],
+                        group,
+                        group_scales,
+                        group_sums,
+                        blocks,
+                    );
                     out.put(r, j, &t[0]);
                     out.put(r + 1, j, &t[1]);
                     r += 2;
                 }
                 if r < r1 {
-                    out.put(r, j, &tile_q8_0([&rows[r]], group, group_scales, blocks)[0]);
+                    out.put(
+                        r,
+                        j,
+                        &tile_q8_0([&rows[r]], group, group_scales, group_sums, blocks)[0],
+                    );
                 }
                 j += 4;
             }
@@ -455,8 +490,10 @@ fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
     group: &[u8],
     scales: &[f32],
+    sums: &[i32],
     blocks: usize,
 ) -> [[f32; 4]; MR] {
+    let _ = sums;
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
     std::array::from_fn(|r| {
         std::array::from_fn(|t| {
@@ -483,9 +520,11 @@ fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
     group: &[u8],
     scales: &[f32],
+    sums: &[i32],
     blocks: usize,
 ) -> [[f32; 4]; MR] {
     use core::arch::wasm32::*;
+    let _ = sums;
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
     assert!(group.len() >= 4 * row_bytes && scales.len() >= 4 * blocks);
     for xr in &x {
@@ -546,7 +585,8 @@ fn tile_q8_0<const MR: usize>(
 /// with VNNI). Activation values do not fit in 7 bits, so each block uses their split
 /// ([`QuantizedRow::split`]): `Σ w·v = 2 · Σ w·hi + Σ w·lo − 128 · Σ w`, every term exact (no
 /// product or pair sum can saturate: |w| ≤ 128, hi ≤ 127), so the result is the same integer
-/// as the plain tile's. Then the same transpose and scaling.
+/// as the plain tile's. `128 · Σ w` comes precomputed (`sums`, four rows side by side) and is
+/// subtracted after the same transpose; then the same scaling.
 #[allow(clippy::needless_range_loop)]
 #[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
 #[inline(always)]
@@ -554,38 +594,39 @@ fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
     group: &[u8],
     scales: &[f32],
+    sums: &[i32],
     blocks: usize,
 ) -> [[f32; 4]; MR] {
     use core::arch::wasm32::*;
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
     assert!(group.len() >= 4 * row_bytes && scales.len() >= 4 * blocks);
+    assert!(sums.len() >= 4 * blocks);
     for xr in &x {
         assert!(xr.split.len() >= blocks * 2 * Q8_0_BLOCK && xr.scales.len() >= blocks);
     }
     let dot = |w, v, acc| i32x4_relaxed_dot_i8x16_i7x16_add(w, v, acc);
-    let ones = i8x16_splat(1);
     let mut acc = [f32x4_splat(0.0); MR];
     for b in 0..blocks {
         // SAFETY: the asserts above bound every read: 32 bytes at byte 2 of block b of each of
-        // the 4 weight rows; 64 split bytes at b * 64 of each activation row; 4 scales at b * 4.
+        // the 4 weight rows; 64 split bytes at b * 64 of each activation row; 4 scales and 4
+        // sums at b * 4.
         unsafe {
-            let mut sums = [[i32x4_splat(0); 4]; MR];
+            let mut dots = [[i32x4_splat(0); 4]; MR];
             for c in 0..4 {
                 let at = c * row_bytes + b * Q8_0_BLOCK_BYTES + 2;
                 let w0 = v128_load(group.as_ptr().add(at) as *const v128);
                 let w1 = v128_load(group.as_ptr().add(at + 16) as *const v128);
-                let correction = i32x4_shl(dot(w1, ones, dot(w0, ones, i32x4_splat(0))), 7);
                 for r in 0..MR {
                     let s = x[r].split.as_ptr().add(b * 2 * Q8_0_BLOCK);
                     let load = |i: usize| v128_load(s.add(16 * i) as *const v128);
                     let hi = dot(w1, load(1), dot(w0, load(0), i32x4_splat(0)));
-                    let t = dot(w1, load(3), dot(w0, load(2), i32x4_shl(hi, 1)));
-                    sums[r][c] = i32x4_sub(t, correction);
+                    dots[r][c] = dot(w1, load(3), dot(w0, load(2), i32x4_shl(hi, 1)));
                 }
             }
             let dw = v128_load(scales.as_ptr().add(b * 4) as *const v128);
+            let correction = v128_load(sums.as_ptr().add(b * 4) as *const v128);
             for r in 0..MR {
-                let [s0, s1, s2, s3] = sums[r];
+                let [s0, s1, s2, s3] = dots[r];
                 let s01 = i32x4_add(
                     i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
                     i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
@@ -594,9 +635,12 @@ fn tile_q8_0<const MR: usize>(
                     i32x4_shuffle::<0, 4, 1, 5>(s2, s3),
                     i32x4_shuffle::<2, 6, 3, 7>(s2, s3),
                 );
-                let s = i32x4_add(
-                    i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
-                    i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
+                let s = i32x4_sub(
+                    i32x4_add(
+                        i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
+                        i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
+                    ),
+                    correction,
                 );
                 let d = f32x4_mul(dw, f32x4_splat(*x[r].scales.get_unchecked(b)));
                 acc[r] = madd(f32x4_convert_i32x4(s), d, acc[r]);
@@ -875,8 +919,8 @@ fn exp_f32x4(x: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
 /// for f32 and q8_0 weights, the few-row kernels above.
 pub struct Linear {
     reference: QMatMul,
-    /// f32 block scales of q8_0 weights, made when the kernels are first enabled.
-    q8_0_scales: Option<Vec<f32>>,
+    /// Block facts of q8_0 weights, made when the kernels are first enabled.
+    q8_0_blocks: Option<Q8_0Blocks>,
     /// Rows up to which the kernels run (0: never).
     kernel_rows: usize,
 }
@@ -893,7 +937,7 @@ impl Linear {
     pub fn new(reference: QMatMul) -> Self {
         let mut layer = Linear {
             reference,
-            q8_0_scales: None,
+            q8_0_blocks: None,
             kernel_rows: 0,
         };
         if KERNELS_BY_DEFAULT {
@@ -906,9 +950,9 @@ impl Linear {
     pub fn set_kernel_rows(&mut self, rows: usize) {
         self.kernel_rows = rows;
         if let QMatMul::QTensor(q) = &self.reference {
-            if rows > 0 && q.dtype() == GgmlDType::Q8_0 && self.q8_0_scales.is_none() {
+            if rows > 0 && q.dtype() == GgmlDType::Q8_0 && self.q8_0_blocks.is_none() {
                 if let (Ok(data), Ok((n, k))) = (q.data(), q.shape().dims2()) {
-                    self.q8_0_scales = Some(q8_0_scales(&data, n, k / Q8_0_BLOCK));
+                    self.q8_0_blocks = Some(Q8_0Blocks::new(&data, n, k / Q8_0_BLOCK));
                 }
             }
         }
@@ -982,7 +1026,7 @@ impl Linear {
             }
             QMatMul::QTensor(q) if q.dtype() == GgmlDType::Q8_0 => {
                 let (n, wk) = q.shape().dims2()?;
-                let Some(scales) = &self.q8_0_scales else {
+                let Some(info) = &self.q8_0_blocks else {
                     return Ok(None);
                 };
                 if wk != k || k % Q8_0_BLOCK != 0 {
@@ -990,7 +1034,7 @@ impl Linear {
                 }
                 let data = q.data()?;
                 let mut y = vec![0f32; m * n];
-                matmul_q8_0(x, m, &data, scales, n, k, &mut y);
+                matmul_q8_0(x, m, &data, info, n, k, &mut y);
                 *dims.last_mut().expect("rank >= 1") = n;
                 y
             }
