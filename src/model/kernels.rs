@@ -552,21 +552,9 @@ fn tile_q8_0<const MR: usize>(
             }
             let dw = v128_load(scales.as_ptr().add(b * 4) as *const v128);
             for r in 0..MR {
-                let [s0, s1, s2, s3] = sums[r];
-                let s01 = i32x4_add(
-                    i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
-                    i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
-                );
-                let s23 = i32x4_add(
-                    i32x4_shuffle::<0, 4, 1, 5>(s2, s3),
-                    i32x4_shuffle::<2, 6, 3, 7>(s2, s3),
-                );
-                let s = i32x4_add(
-                    i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
-                    i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
-                );
+                let s = lane_sums(sums[r]);
                 let d = f32x4_mul(dw, f32x4_splat(*x[r].scales.get_unchecked(b)));
-                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(s), d));
+                acc[r] = madd(f32x4_convert_i32x4(s), d, acc[r]);
             }
         }
     }
@@ -578,6 +566,27 @@ fn tile_q8_0<const MR: usize>(
             f32x4_extract_lane::<3>(a),
         ]
     })
+}
+
+/// `[Σ lanes of s[0], Σ lanes of s[1], Σ lanes of s[2], Σ lanes of s[3]]`: four rows' block sums
+/// transposed into one vector, so their four scales apply at once.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+fn lane_sums(s: [core::arch::wasm32::v128; 4]) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    let [s0, s1, s2, s3] = s;
+    let s01 = i32x4_add(
+        i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
+        i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
+    );
+    let s23 = i32x4_add(
+        i32x4_shuffle::<0, 4, 1, 5>(s2, s3),
+        i32x4_shuffle::<2, 6, 3, 7>(s2, s3),
+    );
+    i32x4_add(
+        i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
+        i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
+    )
 }
 
 /// The relaxed-SIMD tile: `i32x4.relaxed_dot_i8x16_i7x16_add_s` multiplies 16 int8 weights by
@@ -626,22 +635,7 @@ fn tile_q8_0<const MR: usize>(
             let dw = v128_load(scales.as_ptr().add(b * 4) as *const v128);
             let correction = v128_load(sums.as_ptr().add(b * 4) as *const v128);
             for r in 0..MR {
-                let [s0, s1, s2, s3] = dots[r];
-                let s01 = i32x4_add(
-                    i32x4_shuffle::<0, 4, 1, 5>(s0, s1),
-                    i32x4_shuffle::<2, 6, 3, 7>(s0, s1),
-                );
-                let s23 = i32x4_add(
-                    i32x4_shuffle::<0, 4, 1, 5>(s2, s3),
-                    i32x4_shuffle::<2, 6, 3, 7>(s2, s3),
-                );
-                let s = i32x4_sub(
-                    i32x4_add(
-                        i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
-                        i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
-                    ),
-                    correction,
-                );
+                let s = i32x4_sub(lane_sums(dots[r]), correction);
                 let d = f32x4_mul(dw, f32x4_splat(*x[r].scales.get_unchecked(b)));
                 acc[r] = madd(f32x4_convert_i32x4(s), d, acc[r]);
             }
@@ -1006,7 +1000,7 @@ impl Linear {
             return Ok(None);
         };
         let x = &xs_cpu.as_slice::<f32>()?[xs_layout.start_offset()..][..m * k];
-        let y = match &self.reference {
+        let mut y = match &self.reference {
             QMatMul::Tensor(w) | QMatMul::TensorF16(w) if w.dtype() == DType::F32 => {
                 let (n, wk) = w.dims2()?;
                 if wk != k {
@@ -1040,7 +1034,6 @@ impl Linear {
             }
             _ => return Ok(None),
         };
-        let mut y = y;
         if relu {
             // `max(v, 0)` as a compare and select, which vectorizes (`f32::max` calls `fmaxf`).
             for v in &mut y {
