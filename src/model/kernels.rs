@@ -102,6 +102,20 @@ fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Syn
     f(0..n)
 }
 
+/// `f(0..m)` collected in order: on the rayon pool in threaded builds when the work is big
+/// enough (quantizing the activations of a long input is too much to leave on one thread).
+fn map_rows<T: Send>(m: usize, work: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    #[cfg(feature = "threads")]
+    {
+        if pool_threads() > 1 && work >= PARALLEL_MIN_WORK && m > 1 {
+            use rayon::prelude::*;
+            return (0..m).into_par_iter().map(&f).collect();
+        }
+    }
+    let _ = work;
+    (0..m).map(f).collect()
+}
+
 /// Rows of `x` per pass over the weights: the chunk of activations stays in cache while every
 /// group of four weight rows streams past it once.
 const ROW_CHUNK: usize = 96;
@@ -419,9 +433,7 @@ pub fn matmul_q8_0(
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
     assert!(x.len() >= m * k && w.len() >= n * row_bytes);
     assert!(scales.len() >= n * blocks);
-    let rows: Vec<QuantizedRow> = (0..m)
-        .map(|r| quantize_row_q8_0(&x[r * k..(r + 1) * k]))
-        .collect();
+    let rows = map_rows(m, m * k, |r| quantize_row_q8_0(&x[r * k..(r + 1) * k]));
     let out = Out::new(y, m, n);
     split_columns(n, m * n * k, |cols| {
         for r0 in (0..m).step_by(ROW_CHUNK) {

@@ -34,6 +34,8 @@ pub fn check_kernels() {
         // Past one chunk of rows, an odd row count (the one-row tile) and a column tail.
         (101, 37, 64),
         (512, 8, 64),
+        // Enough activations that threaded builds quantize them on the pool.
+        (256, 12, 512),
     ] {
         let x = Tensor::from_vec(values(m * k, 1 + m as u64), (1, m, k), &Device::Cpu).unwrap();
         let w = Tensor::from_vec(values(n * k, 7 + n as u64), (n, k), &Device::Cpu).unwrap();
