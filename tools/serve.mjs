@@ -78,7 +78,12 @@ export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1'
         server,
         port: actual,
         url: `http://localhost:${actual}/`,
-        close: () => new Promise((r) => server.close(r)),
+        // Open keep-alive connections too: a closed server is gone, as a dropped network is.
+        close: () =>
+          new Promise((r) => {
+            server.close(r);
+            server.closeAllConnections?.();
+          }),
       });
     });
   });

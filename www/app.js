@@ -5,6 +5,7 @@
 import { Summarizer, getPerformanceLogger } from './summarizer.js';
 import { MODELS, resolveModel } from './models.js';
 import { renderDashboard } from './dashboard.js';
+import { registerOffline, rememberAppFiles } from './offline.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -43,6 +44,7 @@ const ui = {
   minTps: $('min-tps'),
   maxLoad: $('max-load'),
   maxError: $('max-error'),
+  offline: $('offline-status'),
 };
 const THRESHOLDS_KEY = 't5-summarizer-thresholds';
 
@@ -291,8 +293,12 @@ async function getSummarizer(signal) {
   summarizer = null;
   setStatus(`Loading ${wanted.label}…`);
   const logger = await metricsLogger();
+  const query = new URLSearchParams(location.search);
   const s = await Summarizer.create({
     model: wanted,
+    // `?threads=0` / `?relaxed=0`: the single-thread or plain SIMD128 build (for comparison).
+    threads: query.get('threads') !== '0',
+    relaxedSimd: query.get('relaxed') !== '0',
     signal,
     metrics: { sessionId: logger?.sessionId, thresholds: thresholds() },
     onMetrics,
@@ -306,6 +312,7 @@ async function getSummarizer(signal) {
   });
   summarizer = s;
   showDefaults(s.info);
+  rememberAppFiles(s.runtime?.appFiles).catch(() => {});
   const notCached = s.files.filter((f) => f.cacheError);
   if (notCached.length) showError(`The model works, but could not be cached for next time (${notCached[0].cacheError}).`);
   return s;
@@ -461,6 +468,9 @@ function setupMetrics() {
 }
 
 fillModelPicker();
+registerOffline().then((problem) => {
+  if (problem) ui.offline.textContent = problem;
+});
 setupMetrics();
 setupDrop();
 updateCount();

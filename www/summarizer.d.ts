@@ -256,6 +256,8 @@ export declare class Summarizer {
     threads: number;
     simd: 'relaxed' | 'simd128';
     fallback: string | null;
+    /** The app's own files the worker loaded (worker, modules, the build's JS and wasm): what an offline start needs. */
+    appFiles: string[];
   } | null;
   readonly identity: ModelIdentity | null;
   readonly storage: StorageStatus | null;

@@ -65,10 +65,23 @@ async function start() {
   return { pkg, runtime: { build: 'single', threads: 1, simd: relaxed ? 'relaxed' : 'simd128', fallback } };
 }
 
+/**
+ * The app's own files this worker loaded (this script, its modules, the wasm build's JS and
+ * wasm), from its resource timing: what an offline start needs again. Model files are not
+ * among them (they live in their own cache).
+ */
+function appFiles() {
+  const base = new URL('./', self.location.href).href;
+  const loaded = performance.getEntriesByType('resource').map((e) => e.name);
+  return [...new Set([self.location.href.split('?')[0], ...loaded])].filter(
+    (u) => u.startsWith(base) && /^(pkg(-relaxed|-threads)?\/[\w./-]+|[\w-]+)\.(js|wasm)$/.test(u.slice(base.length)),
+  );
+}
+
 let WasmSummarizer, simdEnabled, get_performance_logger, runtime;
 const ready = start().then(({ pkg, runtime: r }) => {
   ({ WasmSummarizer, simdEnabled, get_performance_logger } = pkg);
-  runtime = r;
+  runtime = { ...r, appFiles: appFiles() };
 });
 let summarizer = null;
 let logger = null; // the worker's performance logger, once a load asked for metrics

@@ -53,10 +53,16 @@ test('isolated page: threaded build, same summaries as the single-thread build',
       assert.equal(threaded.storage.persistent, true, JSON.stringify(threaded.storage));
       assert.equal(threaded.runtime.simd, 'relaxed');
       assert.equal(threaded.device.relaxedSimd, true);
-      assert.deepEqual(single.runtime, { build: 'single', threads: 1, simd: 'relaxed', fallback: 'threads switched off' });
+      const { appFiles, ...singleRuntime } = single.runtime;
+      assert.deepEqual(singleRuntime, { build: 'single', threads: 1, simd: 'relaxed', fallback: 'threads switched off' });
+      // What the service worker is asked to keep for offline starts: the build that ran.
+      assert.ok(appFiles.some((u) => u.endsWith('/pkg-relaxed/t5_summarizer_bg.wasm')), appFiles.join(', '));
+      assert.ok(threaded.runtime.appFiles.some((u) => u.endsWith('/pkg-threads/t5_summarizer_bg.wasm')));
       assert.equal(single.device.threads, 1);
       assert.equal(single.device.relaxedSimd, true);
-      assert.deepEqual(plain.runtime, { build: 'single', threads: 1, simd: 'simd128', fallback: 'threads switched off' });
+      const { appFiles: plainFiles, ...plainRuntime } = plain.runtime;
+      assert.deepEqual(plainRuntime, { build: 'single', threads: 1, simd: 'simd128', fallback: 'threads switched off' });
+      assert.ok(plainFiles.some((u) => u.endsWith('/pkg/t5_summarizer_bg.wasm')), plainFiles.join(', '));
       assert.equal(plain.device.relaxedSimd, undefined, 'plain SIMD128 records carry no relaxedSimd');
       // Not token-equal to the relaxed build: fused multiply-adds round once instead of twice,
       // and on these random tiny models beam search can then take another token at a near tie.
