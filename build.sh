@@ -103,7 +103,9 @@ serve() {
   build
   need_node
   say "Serving www/ at http://localhost:$PORT/  (the tiny test model: http://localhost:$PORT/?model=tiny-t5)"
-  exec node tools/serve.mjs --root www --mount /fixtures=tests/fixtures --port "$PORT"
+  # MODEL_HOST=https://models.example.org: a host besides the hub the page may load models from.
+  exec node tools/serve.mjs --root www --mount /fixtures=tests/fixtures --port "$PORT" \
+    ${MODEL_HOST:+--model-host "$MODEL_HOST"}
 }
 
 # Runs a test command, echoing its output and adding its pass/fail counts to the totals.

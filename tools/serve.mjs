@@ -3,7 +3,8 @@
 // Sends COOP/COEP (so the page is cross-origin isolated and can use threads) and correct MIME
 // types (application/wasm for streaming compilation). Folders can be mounted under URL prefixes.
 //
-//   node tools/serve.mjs [--port 8080] [--root www] [--mount /fixtures=tests/fixtures] ...
+//   node tools/serve.mjs [--port 8080] [--root www] [--mount /fixtures=tests/fixtures]
+//        [--model-host https://models.example.org] ...
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,8 +23,37 @@ const TYPES = {
   '.webmanifest': 'application/manifest+json',
 };
 
-/** Starts a server; resolves to { server, port, url, close() }. */
-export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest } = {}) {
+/** Where the built-in models come from (the hub redirects downloads to its CDN hosts). */
+export const HUB_HOSTS = ['https://huggingface.co', 'https://*.huggingface.co', 'https://*.hf.co'];
+
+/**
+ * The Content-Security-Policy sent with every file: scripts only from this origin (and wasm
+ * compilation), no inline script or style, no eval, workers from this origin (and the blob:
+ * workers of the thread pool), and network access only to this origin and the model hosts.
+ * www/index.html carries the same policy in a <meta> tag for hosts that cannot send headers;
+ * the header also covers the worker, whose fetches a <meta> tag cannot reach.
+ */
+export function contentSecurityPolicy(modelHosts = []) {
+  return [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self' ${[...HUB_HOSTS, ...modelHosts].join(' ')}`,
+    "worker-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
+ * Starts a server; resolves to { server, port, url, close() }. `modelHosts`: origins besides the
+ * hub the app may download models from (added to the policy's connect-src).
+ */
+export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest, modelHosts = [] } = {}) {
+  const csp = contentSecurityPolicy(modelHosts);
   const table = Object.entries({ ...mounts, '/': root })
     .map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : prefix + '/', path.resolve(dir)])
     .sort((a, b) => b[0].length - a[0].length);
@@ -45,7 +75,7 @@ export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1'
       res.writeHead(403).end('forbidden');
       return;
     }
-    const headers = { 'Cache-Control': 'no-cache', 'Cross-Origin-Resource-Policy': 'same-origin' };
+    const headers = { 'Cache-Control': 'no-cache', 'Cross-Origin-Resource-Policy': 'same-origin', 'Content-Security-Policy': csp };
     if (isolate) {
       headers['Cross-Origin-Opener-Policy'] = 'same-origin';
       headers['Cross-Origin-Embedder-Policy'] = 'require-corp';
@@ -100,6 +130,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       const [prefix, dir] = args[++i].split('=');
       opts.mounts[prefix] = dir;
     } else if (a === '--no-isolation') opts.isolate = false;
+    else if (a === '--model-host') (opts.modelHosts ??= []).push(new URL(args[++i]).origin);
     else {
       console.error(`serve: unknown argument ${a}`);
       process.exit(2);

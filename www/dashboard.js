@@ -95,7 +95,9 @@ export function modelsOf(records) {
 function el(tag, attrs = {}, ...children) {
   const node = tag.startsWith('svg:') ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (v !== undefined && v !== null) node.setAttribute(k, String(v));
+    // Styles through the CSSOM: the Content-Security-Policy refuses inline style attributes.
+    if (k === 'style') Object.assign(node.style, v);
+    else if (v !== undefined && v !== null) node.setAttribute(k, String(v));
   }
   for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : String(c));
   return node;
@@ -109,7 +111,7 @@ function figure(title, svg, legend) {
 }
 
 function legendOf(items) {
-  return el('ul', { class: 'legend' }, items.map((i) => el('li', {}, el('span', { class: 'swatch', style: `background:${i.color}` }), i.label)));
+  return el('ul', { class: 'legend' }, items.map((i) => el('li', {}, el('span', { class: 'swatch', style: { background: i.color } }), i.label)));
 }
 
 function emptyNote(text) {

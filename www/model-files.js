@@ -16,6 +16,11 @@ export class DownloadError extends Error {
   }
 }
 
+// URLs the Content-Security-Policy refused in this scope, to say so instead of a bare network
+// error (the policy's connect-src lists the hosts models may come from).
+const refusedByPolicy = new Set();
+globalThis.addEventListener?.('securitypolicyviolation', (e) => refusedByPolicy.add(e.blockedURI));
+
 async function openCache() {
   try {
     return globalThis.caches ? await globalThis.caches.open(CACHE_NAME) : null;
@@ -55,6 +60,15 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal } = {
     response = await fetch(url, { signal, credentials: 'omit' });
   } catch (cause) {
     if (cause?.name === 'AbortError') throw cause;
+    // The violation event is queued as a task; let it arrive before telling the two apart.
+    await new Promise((r) => setTimeout(r, 0));
+    if (refusedByPolicy.has(url) || refusedByPolicy.has(new URL(url).origin)) {
+      throw new DownloadError(
+        `${file}: ${new URL(url).origin} is not a model host this page allows (its Content-Security-Policy connect-src); ` +
+          'self-host the model next to the app, or serve the app with that host added (tools/serve.mjs --model-host)',
+        { file, url, cause },
+      );
+    }
     throw new DownloadError(`${file}: could not download ${url} (network error or blocked by CORS)`, { file, url, cause });
   }
   if (!response.ok) {
