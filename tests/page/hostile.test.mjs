@@ -1,0 +1,93 @@
+// Hostile text: each input gets a summary or a clear message, the text in the box is kept as it
+// was, nothing in it runs, and the next summarize works.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, controls, ARTICLE } from './harness.mjs';
+
+let h;
+before(async () => {
+  h = await launch();
+});
+after(async () => {
+  await h?.close();
+});
+
+/** Sets the box as a paste would (typing megabytes through the driver takes minutes). */
+async function paste(page, text) {
+  await controls(page).text.evaluate((el, t) => {
+    el.value = t;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, text);
+}
+
+async function outcome(page, timeout = 120_000) {
+  await page.waitForFunction(
+    () => /^(Done|Cancelled)/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
+    null,
+    { timeout },
+  );
+  return { status: await page.locator('#status').textContent(), error: await page.locator('#error').textContent() };
+}
+
+// A deterministic byte soup: control characters, NULs, invalid-looking sequences as code units.
+let seed = 7;
+const garbage = Array.from({ length: 3000 }, () => String.fromCharCode((seed = (seed * 1103515245 + 12345) % 2 ** 31) % 256)).join('');
+
+const CASES = [
+  ['binary garbage', garbage],
+  ['lone surrogates', `Half a pair \uD800 here and \uDC00 there, \uDBFF\uDBFF twice. ${ARTICLE.slice(0, 300)}`],
+  ['emoji, CJK and right-to-left text', '😀 👩‍👩‍👧 🇺🇳 漢字かな交じり文で書かれた文章です。 مرحبا بالعالم، هذا نص عربي. שלום עולם, זה טקסט בעברית. Ελληνικά.'],
+  ['one 100 KB word with no spaces', 'x'.repeat(50_000) + 'abcdefghij'.repeat(5_000)],
+  ['HTML and script tags', '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2"><b>bold</b> &amp; <iframe src="javascript:window.__pwned=3"></iframe> The council met on Tuesday.'],
+];
+
+test('hostile texts: a summary or a clear message, the text kept, nothing executed, the next run works', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  await page.getByText('Generation settings').click();
+  await c.maxNew.fill('8');
+  await c.maxInput.fill('64');
+  for (const [name, text] of CASES) {
+    await paste(page, text);
+    await c.summarize.click();
+    const o = await outcome(page);
+    assert.match(o.status, /^Done: /, `${name}: ${o.error}`);
+    assert.equal(o.error, '', name);
+    assert.equal(await c.text.inputValue(), text, `${name}: the text in the box changed`);
+    assert.ok((await c.summary.textContent()).length > 0, `${name}: no summary`);
+    assert.equal(await c.summarize.isEnabled(), true, name);
+  }
+  // Nothing from the HTML case ran or became an element: the box and the summary show text only.
+  assert.equal(await page.evaluate(() => window.__pwned ?? null), null);
+  assert.equal(await page.evaluate(() => document.querySelectorAll('img, iframe, b, main script').length), 0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('a 5 MB text is chunked with progress, can be cancelled, and is kept whole', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  await page.getByText('Generation settings').click();
+  await c.maxNew.fill('8');
+  await c.maxInput.fill('256');
+  const text = ARTICLE.repeat(Math.ceil(5_000_000 / ARTICLE.length)).slice(0, 5_000_000);
+  await paste(page, text);
+  assert.match(await c.status.evaluate(() => document.getElementById('count').textContent), /5,000,000 characters/);
+  await c.summarize.click();
+  await page.waitForFunction(() => Number(/^Chunk (\d+) of/.exec(document.getElementById('status').textContent)?.[1]) >= 2, null, { timeout: 120_000 });
+  const total = Number(/of (\d+)/.exec(await c.status.textContent())[1]);
+  assert.ok(total > 1000, `only ${total} chunks for 5 MB`);
+  // The page answers while the worker summarizes.
+  const t0 = Date.now();
+  await page.evaluate(() => document.getElementById('text').value.length);
+  assert.ok(Date.now() - t0 < 5_000, 'the page froze');
+  await c.cancel.click();
+  const o = await outcome(page, 10_000);
+  assert.equal(o.status, 'Cancelled.');
+  assert.equal((await c.text.inputValue()).length, text.length, 'the text was changed');
+  await paste(page, ARTICLE.slice(0, 800));
+  await c.summarize.click();
+  assert.match((await outcome(page)).status, /^Done: /);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
