@@ -198,5 +198,6 @@ case "${1:-}" in
   serve) serve ;;
   test) test_all ;;
   bench) shift; bench "$@" ;;
-  *) echo "usage: ./build.sh build|serve|test|bench" >&2; exit 2 ;;
+  fetch-model) shift; need_node; node tools/fetch-model.mjs "$@" ;;
+  *) echo "usage: ./build.sh build|serve|test|bench|fetch-model <repo id> [--quantize q8_0]" >&2; exit 2 ;;
 esac
