@@ -408,7 +408,7 @@ async function summarize() {
       }
       setStatus('');
       showError(err?.message ?? String(err));
-      if (!summarizer?.info || err?.kind === 'download' || err?.kind === 'model-file') {
+      if (!summarizer?.info || err?.kind === 'download' || err?.kind === 'model-file' || err?.kind === 'integrity') {
         summarizer?.destroy();
         summarizer = null;
       }

@@ -1,7 +1,10 @@
 // The built-in model catalog and how a model choice turns into file URLs.
 //
-// A model is { id, label, baseUrl, files: { config, tokenizer, weights } }; `baseUrl` may be
-// relative to the page. Anything served with CORS works: the public model hub, a CDN, a folder
+// A model is { id, label, baseUrl, files: { config, tokenizer, weights }, sha256?, manifest? };
+// `baseUrl` may be relative to the page. `sha256` ({ [file name]: hex }) is what each file must
+// hash to; without it the worker looks for a manifest.json next to the files (as written by
+// `./build.sh fetch-model`) unless `manifest: false`. The hub entries carry no hashes yet: none
+// could be read from the hub where this was built, and a guessed hash would refuse good files. Anything served with CORS works: the public model hub, a CDN, a folder
 // next to the app (`?model=/models/my-t5/`).
 
 const HUB = 'https://huggingface.co';
@@ -18,36 +21,51 @@ export const MODELS = [
     label: 't5-small · f32 · 242 MB',
     baseUrl: `${HUB}/google-t5/t5-small/resolve/main/`,
     files: STANDARD_FILES,
+    manifest: false,
   },
   {
     id: 'flan-t5-small',
     label: 'flan-t5-small · f32 · 308 MB',
     baseUrl: `${HUB}/google/flan-t5-small/resolve/main/`,
     files: STANDARD_FILES,
+    manifest: false,
   },
   {
     id: 't5-small-gguf',
     label: 't5-small · quantized GGUF · ≈ 50 MB',
     baseUrl: CANDLE_GGUF,
     files: { config: 'config.json', tokenizer: 'tokenizer.json', weights: 'model.gguf' },
+    manifest: false,
   },
   {
     id: 'flan-t5-small-gguf',
     label: 'flan-t5-small · quantized GGUF · ≈ 64 MB',
     baseUrl: CANDLE_GGUF,
     files: { config: 'config-flan-t5-small.json', tokenizer: 'tokenizer.json', weights: 'model-flan-t5-small.gguf' },
+    manifest: false,
   },
   {
     id: 'tiny-t5',
     label: 'tiny-t5 test model · random weights · f32 · 0.8 MB',
     baseUrl: 'fixtures/tiny-t5/',
     files: STANDARD_FILES,
+    // Checked before use (tools/make_fixtures.py rewriting the fixtures means new hashes here).
+    sha256: {
+      'config.json': '38aee09fb6c5069ee8ba519efd86315ea743ef16c9c6bf07cf4029a222d81317',
+      'tokenizer.json': 'ab516ad1a91429bce5cc51f89b8413a3905b1b4831c94778759cfc6ff6ba5706',
+      'model.safetensors': 'afb73c230af7ac18df8c17eddf30a516c01c2ec4359572c81bf8994a543c38cc',
+    },
   },
   {
     id: 'tiny-flan-t5-q8_0',
     label: 'tiny-flan-t5 test model · random weights · q8_0 GGUF · 0.3 MB',
     baseUrl: 'fixtures/tiny-flan-t5/',
     files: { ...STANDARD_FILES, weights: 'model-q8_0.gguf' },
+    sha256: {
+      'config.json': 'f9c7492f7dce6f14e08c40f765513573c94da6c8ccb04cfa6f4411df894703ae',
+      'tokenizer.json': 'ab516ad1a91429bce5cc51f89b8413a3905b1b4831c94778759cfc6ff6ba5706',
+      'model-q8_0.gguf': 'ef95ab6a7bfd6f0dbaea7700cf971f2931af94929b9ad223ba110387422fb509',
+    },
   },
 ];
 

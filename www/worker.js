@@ -134,6 +134,29 @@ function revisionOf(baseUrl) {
   return /\/resolve\/([^/]+)\//.exec(baseUrl)?.[1] ?? null;
 }
 
+/**
+ * The SHA-256 each file must have, { [file name]: hex } or null: the model's own `sha256` map
+ * (built-in models), else the `manifest.json` next to its files (written by
+ * `./build.sh fetch-model`), unless the model says it has none (`manifest: false`).
+ */
+async function expectedHashes(model) {
+  if (model.sha256) return model.sha256;
+  if (model.manifest === false) return null;
+  let manifest;
+  try {
+    const { bytes } = await fetchFile(new URL('manifest.json', model.baseUrl).href, 'manifest.json');
+    manifest = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (err) {
+    if (err?.kind === 'download') return null; // no manifest: nothing to check against
+    throw Object.assign(new Error(`manifest.json of ${model.baseUrl} is not valid JSON: ${err?.message ?? err}`), { kind: 'model-file' });
+  }
+  const hashes = {};
+  for (const [file, entry] of Object.entries(manifest?.files ?? {})) {
+    if (typeof entry?.sha256 === 'string') hashes[file] = entry.sha256.toLowerCase();
+  }
+  return hashes;
+}
+
 async function load(id, model, metrics) {
   if (summarizer) {
     summarizer.free();
@@ -169,7 +192,31 @@ async function load(id, model, metrics) {
     cacheHit: results[i].cached,
     fetchSeconds: results[i].fetchSeconds,
   }));
-  const hash = logger ? await sha256(weights) : { sha256: null, hashSeconds: null };
+  const expected = await expectedHashes(model);
+  const weightsFile = model.files.weights;
+  const hash = logger || expected?.[weightsFile] ? await sha256(weights) : { sha256: null, hashSeconds: null };
+  for (const [i, key] of names.entries()) {
+    const want = expected?.[model.files[key]];
+    if (!want) continue;
+    const got = key === 'weights' ? hash.sha256 : (await sha256(results[i].bytes)).sha256;
+    if (got !== null && got !== want) {
+      // A corrupt or altered copy must not be served again from the cache.
+      await evict([model.urls[key]]);
+      const err = new Error(
+        `${model.files[key]}: its SHA-256 (${got.slice(0, 16)}…) is not the expected ${want.slice(0, 16)}…: ` +
+          'the file is damaged or was changed. It was removed from the cache; try again, or check the model source.',
+      );
+      err.kind = 'integrity';
+      err.file = model.files[key];
+      err.url = model.urls[key];
+      if (logger) {
+        logger.set_model({ id: model.id, url: model.baseUrl, revision: revisionOf(model.baseUrl), dtype: null, sha256: hash.sha256 });
+        logger.begin_run();
+        await report(id, logger.log_error(err, { stage: 'integrity', kind: 'integrity', model: model.id, file: err.file, url: err.url }));
+      }
+      throw err;
+    }
+  }
   const revision = revisionOf(model.baseUrl);
   try {
     summarizer = new WasmSummarizer(config, tokenizer, weights, {

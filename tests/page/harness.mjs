@@ -4,6 +4,7 @@ import { chromium } from 'playwright-core';
 import path from 'node:path';
 import fs from 'node:fs';
 import os from 'node:os';
+import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../../tools/serve.mjs';
 
@@ -30,6 +31,25 @@ export function makeBrokenModels() {
   copy('truncated', (b, f) => (f === 'model.safetensors' ? b.subarray(0, Math.floor(b.length / 2)) : b));
   copy('bad-config', (b, f) => (f === 'config.json' ? Buffer.from('{"d_model": 64, oops') : b));
   copy('bad-tokenizer', (b, f) => (f === 'tokenizer.json' ? Buffer.from('{"not": "a tokenizer"}') : b));
+  // Integrity: a manifest of the true hashes, with weights that parse but differ by one value.
+  const manifest = (b) => {
+    const files = {};
+    for (const f of ['config.json', 'tokenizer.json', 'model.safetensors']) {
+      files[f] = { sha256: crypto.createHash('sha256').update(fs.readFileSync(path.join(src, f))).digest('hex') };
+    }
+    return Buffer.from(JSON.stringify({ files }));
+  };
+  copy('verified');
+  fs.writeFileSync(path.join(dir, 'verified', 'manifest.json'), manifest());
+  copy('tampered', (b, f) => {
+    if (f !== 'model.safetensors') return b;
+    const out = Buffer.from(b);
+    out[out.length - 2] ^= 0x01; // the low mantissa bits of the last value
+    return out;
+  });
+  fs.writeFileSync(path.join(dir, 'tampered', 'manifest.json'), manifest());
+  copy('bad-manifest');
+  fs.writeFileSync(path.join(dir, 'bad-manifest', 'manifest.json'), '{"files": oops');
   copy('missing-weights');
   fs.rmSync(path.join(dir, 'missing-weights', 'model.safetensors'));
   return dir;
