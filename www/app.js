@@ -6,6 +6,7 @@ import { Summarizer, getPerformanceLogger } from './summarizer.js';
 import { MODELS, resolveModel } from './models.js';
 import { renderDashboard } from './dashboard.js';
 import { registerOffline, rememberAppFiles } from './offline.js';
+import { listCached, evict, clearCached } from './model-files.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -45,6 +46,11 @@ const ui = {
   maxLoad: $('max-load'),
   maxError: $('max-error'),
   offline: $('offline-status'),
+  manager: $('model-manager'),
+  storageStatus: $('storage-status'),
+  cachedModels: $('cached-models'),
+  persist: $('persist-storage'),
+  clearModels: $('clear-models'),
 };
 const THRESHOLDS_KEY = 't5-summarizer-thresholds';
 
@@ -313,9 +319,68 @@ async function getSummarizer(signal) {
   summarizer = s;
   showDefaults(s.info);
   rememberAppFiles(s.runtime?.appFiles).catch(() => {});
+  if (ui.manager.open) refreshModels();
   const notCached = s.files.filter((f) => f.cacheError);
   if (notCached.length) showError(`The model works, but could not be cached for next time (${notCached[0].cacheError}).`);
   return s;
+}
+
+// ---- Downloaded models ----------------------------------------------------------------------
+
+/** The catalog label of a cached folder, else its URL. */
+function folderLabel(baseUrl) {
+  return MODELS.find((m) => resolveModel(m.id).baseUrl === baseUrl)?.label.split(' · ')[0] ?? baseUrl;
+}
+
+async function refreshModels() {
+  try {
+    const folders = await listCached();
+    ui.cachedModels.replaceChildren(
+      ...folders.map((f) => {
+        const li = document.createElement('li');
+        const name = Object.assign(document.createElement('span'), { textContent: folderLabel(f.baseUrl), title: f.baseUrl });
+        const files = Object.assign(document.createElement('span'), { className: 'meta', textContent: f.files.map((x) => x.name).join(', ') });
+        const size = Object.assign(document.createElement('span'), { className: 'size', textContent: mb(f.bytes) });
+        const del = Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Delete' });
+        del.setAttribute('aria-label', `Delete ${folderLabel(f.baseUrl)}`);
+        del.addEventListener('click', async () => {
+          await evict(f.files.map((x) => x.url));
+          await refreshModels();
+        });
+        li.append(name, files, size, del);
+        return li;
+      }),
+    );
+    if (!folders.length) ui.cachedModels.replaceChildren(Object.assign(document.createElement('li'), { className: 'empty', textContent: 'No downloaded models.' }));
+    ui.clearModels.disabled = !folders.length;
+    let text = `${folders.length} downloaded model${folders.length === 1 ? '' : 's'}, ${mb(folders.reduce((n, f) => n + f.bytes, 0))}.`;
+    if (navigator.storage?.estimate) {
+      const { usage, quota } = await navigator.storage.estimate();
+      text += ` This site uses ${mb(usage ?? 0)} of the ${mb(quota ?? 0)} the browser allows it.`;
+    }
+    if (navigator.storage?.persisted) {
+      const kept = await navigator.storage.persisted();
+      text += kept ? ' Downloads are kept even when storage runs low.' : ' The browser may remove downloads when storage runs low.';
+      ui.persist.hidden = kept;
+    }
+    ui.storageStatus.textContent = text;
+  } catch (err) {
+    ui.storageStatus.textContent = `The downloaded models could not be listed: ${err?.message ?? err}`;
+  }
+}
+
+function setupModelManager() {
+  ui.manager.addEventListener('toggle', () => ui.manager.open && refreshModels());
+  ui.persist.addEventListener('click', async () => {
+    const granted = await navigator.storage?.persist?.().catch(() => false);
+    await refreshModels();
+    if (!granted) ui.storageStatus.textContent += ' The browser declined to keep them permanently (it decides by how the site is used).';
+  });
+  ui.clearModels.addEventListener('click', async () => {
+    if (!confirm('Delete all downloaded models? They will be downloaded again when used.')) return;
+    await clearCached();
+    await refreshModels();
+  });
 }
 
 function setRunning(on) {
@@ -472,6 +537,7 @@ registerOffline().then((problem) => {
   if (problem) ui.offline.textContent = problem;
 });
 setupMetrics();
+setupModelManager();
 setupDrop();
 updateCount();
 ui.text.addEventListener('input', updateCount);

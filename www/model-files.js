@@ -44,6 +44,33 @@ export async function evict(urls) {
 }
 
 /**
+ * The downloaded models: the cached files grouped by folder, largest first, as
+ * [{ baseUrl, files: [{ name, url, bytes }], bytes }]. Empty where there is no Cache Storage.
+ */
+export async function listCached() {
+  const cache = await openCache();
+  if (!cache) return [];
+  const folders = new Map();
+  for (const request of await cache.keys()) {
+    const url = request.url;
+    const baseUrl = url.slice(0, url.lastIndexOf('/') + 1);
+    const response = await cache.match(request);
+    const header = Number(response?.headers.get('Content-Length'));
+    const bytes = Number.isFinite(header) && header > 0 ? header : (await response?.blob())?.size ?? 0;
+    const folder = folders.get(baseUrl) ?? { baseUrl, files: [], bytes: 0 };
+    folder.files.push({ name: url.slice(baseUrl.length), url, bytes });
+    folder.bytes += bytes;
+    folders.set(baseUrl, folder);
+  }
+  return [...folders.values()].sort((a, b) => b.bytes - a.bytes);
+}
+
+/** Deletes every downloaded model file. */
+export async function clearCached() {
+  if (globalThis.caches) await globalThis.caches.delete(CACHE_NAME);
+}
+
+/**
  * Fetches one file. Resolves to { bytes: Uint8Array, cached: boolean, cacheError?: string }.
  * onProgress({ file, loaded, total }) is called as bytes arrive (total is null when unknown).
  */

@@ -1,0 +1,74 @@
+// The model manager: lists downloaded models with their sizes and the site's storage, deletes
+// one, clears all (after asking), and asks for persistent storage.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, controls, ARTICLE } from './harness.mjs';
+
+let h;
+before(async () => {
+  h = await launch();
+});
+after(async () => {
+  await h?.close();
+});
+
+async function run(page, model) {
+  const c = controls(page);
+  await c.model.selectOption(model);
+  if (!(await page.locator('#settings').evaluate((d) => d.open))) await page.getByText('Generation settings').click();
+  await c.maxNew.fill('8');
+  await c.maxInput.fill('64');
+  await c.text.fill(ARTICLE.slice(0, 600));
+  await c.summarize.click();
+  await page.waitForFunction(
+    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
+    null,
+    { timeout: 60_000 },
+  );
+  assert.match(await c.status.textContent(), /^Done: /, await page.locator('#error').textContent());
+}
+
+test('lists downloaded models with sizes and storage, deletes one, clears all, asks to persist', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  await run(page, 'tiny-t5');
+  await run(page, 'tiny-flan-t5-q8_0');
+  await page.getByText('Downloaded models', { exact: true }).click();
+  const list = page.getByRole('list', { name: 'Downloaded models' });
+  const status = page.locator('#storage-status');
+  await page.waitForFunction(() => /2 downloaded models/.test(document.getElementById('storage-status').textContent));
+  assert.match(await status.textContent(), /^2 downloaded models, 1\.\d\d MB\. This site uses [\d.]+ MB of the [\d.]+ MB the browser allows it\./);
+  const items = await list.getByRole('listitem').allTextContents();
+  assert.equal(items.length, 2, items.join(' | '));
+  assert.match(items[0], /^tiny-t5 test model.*config\.json, .*model\.safetensors0\.86 MB/); // 856,274 bytes
+  assert.match(items[1], /^tiny-flan-t5 test model.*model-q8_0\.gguf0\.34 MB/); // 337,750 bytes
+
+  // Delete one: its files leave the cache, the other stays, and using it again downloads it.
+  await page.getByRole('button', { name: 'Delete tiny-t5 test model' }).click();
+  await page.waitForFunction(() => /^1 downloaded model,/.test(document.getElementById('storage-status').textContent));
+  const keys = () => page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));
+  assert.ok(!(await keys()).some((k) => k.startsWith('/fixtures/tiny-t5/')));
+  assert.ok((await keys()).includes('/fixtures/tiny-flan-t5/model-q8_0.gguf'));
+  const weights = () => h.requests.filter((u) => u === '/fixtures/tiny-t5/model.safetensors').length;
+  const before = weights();
+  await run(page, 'tiny-t5');
+  assert.equal(weights(), before + 1, 'the deleted model was not downloaded again');
+
+  // Clear all asks first; declining keeps everything.
+  page.once('dialog', (d) => d.dismiss());
+  await page.getByRole('button', { name: 'Delete all downloaded models' }).click();
+  assert.equal((await keys()).length, 3 + 3);
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Delete all downloaded models' }).click();
+  await page.waitForFunction(() => /^0 downloaded models/.test(document.getElementById('storage-status').textContent));
+  assert.deepEqual(await list.getByRole('listitem').allTextContents(), ['No downloaded models.']);
+  assert.equal(await page.getByRole('button', { name: 'Delete all downloaded models' }).isDisabled(), true);
+
+  // Persistent storage: the browser decides; the page says which.
+  const persist = page.getByRole('button', { name: 'Keep downloads when storage runs low' });
+  if (await persist.isVisible()) {
+    await persist.click();
+    await page.waitForFunction(() => /kept even when storage runs low|declined to keep them/.test(document.getElementById('storage-status').textContent));
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
