@@ -3,7 +3,7 @@
 // Nothing here touches the model directly; everything goes through summarizer.js. The text in
 // the textarea is never cleared or altered, whatever fails.
 import { Summarizer, getPerformanceLogger } from './summarizer.js';
-import { MODELS, resolveModel } from './models.js';
+import { MODELS, resolveModel, localModelFiles } from './models.js';
 import { renderDashboard } from './dashboard.js';
 import { registerOffline, rememberAppFiles } from './offline.js';
 import { listCached, evict, clearCached } from './model-files.js';
@@ -51,6 +51,8 @@ const ui = {
   cachedModels: $('cached-models'),
   persist: $('persist-storage'),
   clearModels: $('clear-models'),
+  openFiles: $('open-files'),
+  fileInput: $('model-file-input'),
 };
 const THRESHOLDS_KEY = 't5-summarizer-thresholds';
 
@@ -292,8 +294,56 @@ async function clearMetrics() {
   await refreshDashboard();
 }
 
+let localModel = null; // the model from local files, when the picker shows it
+
+/** Takes picked or dropped model files: selects them as the model, or says what is missing. */
+function useLocalFiles(fileList) {
+  let model;
+  try {
+    model = resolveModel({ blobs: localModelFiles(fileList) });
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  showError('');
+  localModel = model;
+  const mbs = mb(model.blobs.weights.size);
+  let option = ui.model.querySelector('option[value="local"]');
+  if (!option) ui.model.add((option = new Option('', 'local')));
+  option.textContent = `${model.label} · ${mbs}`;
+  ui.model.value = 'local';
+  setStatus(`Local model files ready: ${Object.values(model.files).join(', ')}. They are read on this device, not uploaded.`);
+}
+
+function setupLocalFiles() {
+  ui.openFiles.addEventListener('click', () => ui.fileInput.click());
+  ui.fileInput.addEventListener('change', () => {
+    if (ui.fileInput.files?.length) useLocalFiles([...ui.fileInput.files]);
+    ui.fileInput.value = '';
+  });
+  // Model files dropped anywhere but on the text box (which takes text files).
+  const isModelDrop = (e) => e.target !== ui.text && e.dataTransfer?.types.includes('Files');
+  document.addEventListener('dragover', (e) => {
+    if (isModelDrop(e)) e.preventDefault();
+  });
+  document.addEventListener('drop', (e) => {
+    if (!isModelDrop(e)) return;
+    e.preventDefault();
+    if (running) {
+      showError('Wait for the current summary to finish (or cancel it) before opening other model files.');
+      return;
+    }
+    const files = [...e.dataTransfer.files];
+    if (!files.some((f) => /\.(json|safetensors|gguf)$/i.test(f.name))) {
+      showError('Drop text files onto the text box; model files (config.json, tokenizer.json, weights) go anywhere else on the page.');
+      return;
+    }
+    useLocalFiles(files);
+  });
+}
+
 async function getSummarizer(signal) {
-  const wanted = resolveModel(ui.model.value);
+  const wanted = ui.model.value === 'local' && localModel ? localModel : resolveModel(ui.model.value);
   if (summarizer && summarizer.model.baseUrl === wanted.baseUrl) return summarizer;
   summarizer?.destroy();
   summarizer = null;
@@ -387,6 +437,7 @@ function setRunning(on) {
   ui.summarize.disabled = on;
   ui.cancel.disabled = !on;
   ui.model.disabled = on;
+  ui.openFiles.disabled = on;
 }
 
 async function summarize() {
@@ -509,6 +560,11 @@ function setupDrop() {
     t.classList.remove('dragging');
     if (!file) return;
     e.preventDefault();
+    // Model files dropped on the text box are still model files.
+    if ([...e.dataTransfer.files].some((f) => /\.(safetensors|gguf)$/i.test(f.name))) {
+      if (!running) useLocalFiles([...e.dataTransfer.files]);
+      return;
+    }
     if (file.type && !file.type.startsWith('text/') && file.type !== 'application/json') {
       showError(`"${file.name}" is not a text file; drop a .txt or .md file, or paste the text.`);
       return;
@@ -538,6 +594,7 @@ registerOffline().then((problem) => {
 });
 setupMetrics();
 setupModelManager();
+setupLocalFiles();
 setupDrop();
 updateCount();
 ui.text.addEventListener('input', updateCount);

@@ -83,6 +83,8 @@ export function resolveModel(choice, base = globalThis.location?.href) {
     model = MODELS.find((m) => m.id === DEFAULT_MODEL_ID);
   } else if (typeof choice === 'string') {
     model = MODELS.find((m) => m.id === choice) ?? { id: choice, label: choice, baseUrl: choice };
+  } else if (typeof choice === 'object' && choice.blobs) {
+    return resolveLocal(choice);
   } else if (typeof choice === 'object' && typeof choice.baseUrl === 'string') {
     model = { id: choice.id ?? choice.baseUrl, label: choice.label ?? choice.baseUrl, ...choice };
   } else {
@@ -93,4 +95,59 @@ export function resolveModel(choice, base = globalThis.location?.href) {
   const files = { ...STANDARD_FILES, ...(model.files ?? {}) };
   const urls = Object.fromEntries(Object.entries(files).map(([k, name]) => [k, new URL(name, baseUrl).href]));
   return { ...model, baseUrl, files, urls };
+}
+
+/**
+ * A model from local files (a file picker or drag and drop): `{ blobs: { config, tokenizer,
+ * weights, manifest? } }` of File or Blob objects. Nothing is downloaded or cached; a
+ * manifest.json among them is checked like a served one.
+ */
+function resolveLocal(choice) {
+  const b = choice.blobs;
+  for (const k of ['config', 'tokenizer', 'weights']) {
+    if (!(b[k] instanceof Blob)) throw new TypeError(`local model files: the ${k} file is missing`);
+  }
+  const files = {
+    config: b.config.name || 'config.json',
+    tokenizer: b.tokenizer.name || 'tokenizer.json',
+    weights: b.weights.name || 'model.safetensors',
+  };
+  // Distinct per set of files, so picking other files loads them anew.
+  const key = `local:${encodeURIComponent(files.weights)}-${b.weights.size}-${b.weights.lastModified ?? 0}`;
+  const urls = Object.fromEntries(Object.entries(files).map(([k, name]) => [k, `${key}/${encodeURIComponent(name)}`]));
+  return {
+    id: choice.id ?? `local:${files.weights}`,
+    label: choice.label ?? `Local files: ${files.weights}`,
+    baseUrl: `${key}/`,
+    files,
+    urls,
+    blobs: b,
+    manifest: false,
+  };
+}
+
+/**
+ * Sorts dropped or picked files into a local model's `{ config, tokenizer, weights, manifest? }`.
+ * Throws an Error saying what is missing or doubled.
+ */
+export function localModelFiles(fileList) {
+  const found = { config: [], tokenizer: [], weights: [], manifest: [] };
+  for (const f of fileList) {
+    const name = f.name.toLowerCase();
+    if (name.endsWith('.safetensors') || name.endsWith('.gguf')) found.weights.push(f);
+    else if (name.endsWith('tokenizer.json')) found.tokenizer.push(f);
+    else if (name === 'manifest.json') found.manifest.push(f);
+    else if (name.endsWith('.json') && name.includes('config')) found.config.push(f);
+  }
+  const missing = ['config', 'tokenizer', 'weights'].filter((k) => found[k].length === 0);
+  const names = { config: 'config.json', tokenizer: 'tokenizer.json', weights: 'a .safetensors or .gguf weights file' };
+  if (missing.length) {
+    throw new Error(`Open the model's files together: config.json, tokenizer.json and a .safetensors or .gguf weights file (missing: ${missing.map((k) => names[k]).join(', ')}).`);
+  }
+  const doubled = Object.entries(found).filter(([, v]) => v.length > 1);
+  if (doubled.length) {
+    const [k, v] = doubled[0];
+    throw new Error(`Open one model at a time: ${v.map((f) => f.name).join(' and ')} are both ${k === 'weights' ? 'weights files' : `${k} files`}.`);
+  }
+  return { config: found.config[0], tokenizer: found.tokenizer[0], weights: found.weights[0], ...(found.manifest[0] ? { manifest: found.manifest[0] } : {}) };
 }

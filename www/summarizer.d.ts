@@ -9,10 +9,21 @@ export interface ModelDescription {
   /** Folder URL holding the files; relative URLs resolve against the page. */
   baseUrl: string;
   files?: { config?: string; tokenizer?: string; weights?: string };
+  /** SHA-256 (hex) each file must have, by file name; without it a manifest.json next to the files is checked. */
+  sha256?: Record<string, string>;
+  /** false: do not look for a manifest.json. */
+  manifest?: boolean;
 }
 
-/** A catalog id (`'t5-small'`, `'flan-t5-small'`, `'tiny-t5'`), a base URL, or a description. */
-export type ModelChoice = string | ModelDescription;
+/** A model from local files (a file picker, drag and drop): read on the device, never downloaded or cached. */
+export interface LocalModel {
+  id?: string;
+  label?: string;
+  blobs: { config: Blob; tokenizer: Blob; weights: Blob; manifest?: Blob };
+}
+
+/** A catalog id (`'t5-small'`, `'flan-t5-small'`, `'tiny-t5'`), a base URL, a description, or local files. */
+export type ModelChoice = string | ModelDescription | LocalModel;
 
 export interface GenerationOptions {
   /** Most new tokens per chunk summary (default: the model's summarization max_length - 1, else 150). */

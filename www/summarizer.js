@@ -89,11 +89,13 @@ export class Summarizer {
   static async availability({ model } = {}) {
     if (typeof WebAssembly !== 'object' || typeof Worker !== 'function') return 'unavailable';
     const m = resolveModel(model);
+    if (m.blobs) return 'available'; // local files: nothing to download
     return (await allCached(Object.values(m.urls))) ? 'available' : 'downloadable';
   }
 
   /**
-   * Loads a model. Options: `model` (catalog id, base URL or { baseUrl, files }), `monitor(m)`
+   * Loads a model. Options: `model` (catalog id, base URL, { baseUrl, files }, or local files
+   * { blobs: { config, tokenizer, weights, manifest? } }), `monitor(m)`
    * (m dispatches `downloadprogress`), `signal`, `metrics` (false to switch performance logging
    * off, or { sessionId, thresholds, database }), `onMetrics(records, storage)` (called with
    * every batch of metric records the worker logs), `threads` (false: always the single-thread

@@ -141,20 +141,36 @@ function revisionOf(baseUrl) {
  */
 async function expectedHashes(model) {
   if (model.sha256) return model.sha256;
-  if (model.manifest === false) return null;
+  if (model.manifest === false && !model.blobs?.manifest) return null;
   let manifest;
   try {
-    const { bytes } = await fetchFile(new URL('manifest.json', model.baseUrl).href, 'manifest.json');
+    const { bytes } = model.blobs?.manifest
+      ? { bytes: new Uint8Array(await model.blobs.manifest.arrayBuffer()) }
+      : await fetchFile(new URL('manifest.json', model.baseUrl).href, 'manifest.json');
     manifest = JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {
     if (err?.kind === 'download') return null; // no manifest: nothing to check against
-    throw Object.assign(new Error(`manifest.json of ${model.baseUrl} is not valid JSON: ${err?.message ?? err}`), { kind: 'model-file' });
+    const where = model.blobs ? 'the opened manifest.json' : `manifest.json of ${model.baseUrl}`;
+    throw Object.assign(new Error(`${where} is not valid JSON: ${err?.message ?? err}`), { kind: 'model-file' });
   }
   const hashes = {};
   for (const [file, entry] of Object.entries(manifest?.files ?? {})) {
     if (typeof entry?.sha256 === 'string') hashes[file] = entry.sha256.toLowerCase();
   }
   return hashes;
+}
+
+/** A local file (picked or dropped): its bytes, read here in the worker; nothing is cached. */
+async function readLocal(blob, file, onProgress) {
+  onProgress({ file, loaded: 0, total: blob.size });
+  let bytes;
+  try {
+    bytes = new Uint8Array(await blob.arrayBuffer());
+  } catch (err) {
+    throw Object.assign(new Error(`${file}: the file could not be read (${err?.message ?? err}); open it again`), { kind: 'model-file', file });
+  }
+  onProgress({ file, loaded: bytes.length, total: blob.size });
+  return { bytes, cached: false, local: true };
 }
 
 async function load(id, model, metrics) {
@@ -170,9 +186,10 @@ async function load(id, model, metrics) {
     results = await Promise.all(
       names.map(async (key) => {
         const t0 = performance.now();
-        const r = await fetchFile(model.urls[key], model.files[key], {
-          onProgress: (p) => post(id, { type: 'progress', phase: 'download', ...p }),
-        });
+        const onProgress = (p) => post(id, { type: 'progress', phase: 'download', ...p });
+        const r = model.blobs
+          ? await readLocal(model.blobs[key], model.files[key], onProgress)
+          : await fetchFile(model.urls[key], model.files[key], { onProgress });
         return { ...r, fetchSeconds: (performance.now() - t0) / 1000 };
       }),
     );
@@ -201,10 +218,10 @@ async function load(id, model, metrics) {
     const got = key === 'weights' ? hash.sha256 : (await sha256(results[i].bytes)).sha256;
     if (got !== null && got !== want) {
       // A corrupt or altered copy must not be served again from the cache.
-      await evict([model.urls[key]]);
+      if (!model.blobs) await evict([model.urls[key]]);
       const err = new Error(
         `${model.files[key]}: its SHA-256 (${got.slice(0, 16)}…) is not the expected ${want.slice(0, 16)}…: ` +
-          'the file is damaged or was changed. It was removed from the cache; try again, or check the model source.',
+          `the file is damaged or was changed. ${model.blobs ? 'Open an intact copy.' : 'It was removed from the cache; try again, or check the model source.'}`,
       );
       err.kind = 'integrity';
       err.file = model.files[key];
@@ -233,7 +250,7 @@ async function load(id, model, metrics) {
   } catch (err) {
     if (logger) await report(id, logger.lastRecords);
     // A cached copy that does not parse would fail forever: drop it so a retry downloads anew.
-    await evict(names.map((k) => model.urls[k]));
+    if (!model.blobs) await evict(names.map((k) => model.urls[k]));
     throw err;
   }
   await report(id, summarizer.loadRecords);
