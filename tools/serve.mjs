@@ -52,15 +52,17 @@ export function contentSecurityPolicy(modelHosts = []) {
  * Starts a server; resolves to { server, port, url, close() }. `modelHosts`: origins besides the
  * hub the app may download models from (added to the policy's connect-src).
  */
-export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest, modelHosts = [] } = {}) {
+export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest, beforeServe, modelHosts = [] } = {}) {
   const csp = contentSecurityPolicy(modelHosts);
   const table = Object.entries({ ...mounts, '/': root })
     .map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : prefix + '/', path.resolve(dir)])
     .sort((a, b) => b[0].length - a[0].length);
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     onRequest?.(req);
+    // Tests slow a response down to catch the app mid-download.
+    await beforeServe?.(req);
     let pathname;
     try {
       pathname = decodeURIComponent(url.pathname);

@@ -5,6 +5,12 @@
 
 export const CACHE_NAME = 't5-summarizer-models-v1';
 
+/**
+ * The largest model file the app downloads: a wasm32 instance has at most 4 GiB of memory, and
+ * the weights are held as tensors there (f16 files widen to f32) next to the file's bytes.
+ */
+export const MAX_FILE_BYTES = 2 * 1024 ** 3;
+
 /** A model file could not be fetched; the message names the file and the URL. */
 export class DownloadError extends Error {
   constructor(message, { file, url, cause } = {}) {
@@ -104,6 +110,16 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal } = {
   const header = Number(response.headers.get('Content-Length'));
   const encoded = response.headers.get('Content-Encoding');
   const total = Number.isFinite(header) && header > 0 && !encoded ? header : null;
+  if ((total ?? 0) > MAX_FILE_BYTES) {
+    response.body?.cancel().catch(() => {});
+    const err = new DownloadError(
+      `${file} is ${(total / 1e9).toFixed(1)} GB: too large for WebAssembly memory in a browser tab ` +
+        `(at most ${(MAX_FILE_BYTES / 1e9).toFixed(1)} GB of weights fit); nothing was downloaded. Try a smaller or quantized (GGUF) model.`,
+      { file, url },
+    );
+    err.kind = 'too-large';
+    throw err;
+  }
   const bytes = await readBody(response, { file, url, total, onProgress });
   const result = { bytes, cached: false };
   if (cache) {
@@ -133,6 +149,12 @@ async function readBody(response, { file, url, total, onProgress }) {
       }
       buffer.set(value, loaded);
       loaded += value.length;
+      if (loaded > MAX_FILE_BYTES) {
+        await reader.cancel().catch(() => {});
+        const err = new DownloadError(`${file} is larger than ${(MAX_FILE_BYTES / 1e9).toFixed(1)} GB: too large for WebAssembly memory in a browser tab; the download was stopped.`, { file, url });
+        err.kind = 'too-large';
+        throw err;
+      }
       onProgress({ file, loaded, total });
     }
   } catch (cause) {

@@ -119,6 +119,10 @@ test('broken model files give a message naming the file, and the page stays usab
     ['/broken/truncated/', /model\.safetensors: not a readable safetensors file/],
     ['/broken/bad-config/', /config\.json: not a valid T5 config/],
     ['/broken/bad-tokenizer/', /tokenizer\.json: not a valid tokenizer/],
+    ['/broken/mismatched-config/', /^model\.safetensors: tensor 'shared\.weight' has shape \[593, 64\] but config\.json implies \[593, 128\]$/],
+    ['/broken/wrong-vocab/', /^tokenizer\.json: the tokenizer has 593 tokens but the model only 100 \(they do not belong together\)$/],
+    ['/broken/wrong-dtype/', /^model\.safetensors: tensor '[\w.]+' has dtype i32; expected f32, f16 or bf16$/],
+    ['/broken/too-large/', /^model\.safetensors is 3\.2 GB: too large for WebAssembly memory in a browser tab \(at most 2\.1 GB of weights fit\); nothing was downloaded\./],
   ];
   for (const [base, expected] of cases) {
     const { page, context, problems } = await h.newPage(`?model=${encodeURIComponent(base)}`);

@@ -50,6 +50,18 @@ export function makeBrokenModels() {
   fs.writeFileSync(path.join(dir, 'tampered', 'manifest.json'), manifest());
   copy('bad-manifest');
   fs.writeFileSync(path.join(dir, 'bad-manifest', 'manifest.json'), '{"files": oops');
+  // Files that parse but do not belong together or hold the wrong kind of values.
+  copy('mismatched-config', (b, f) => (f === 'config.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(b), d_model: 2 * JSON.parse(b).d_model })) : b));
+  copy('wrong-vocab', (b, f) => (f === 'config.json' ? Buffer.from(JSON.stringify({ ...JSON.parse(b), vocab_size: 100 })) : b));
+  copy('wrong-dtype', (b, f) => {
+    if (f !== 'model.safetensors') return b;
+    const n = Number(b.readBigUInt64LE(0));
+    const header = b.subarray(8, 8 + n).toString('utf8').replaceAll('"F32"', '"I32"');
+    return Buffer.concat([b.subarray(0, 8), Buffer.from(header), b.subarray(8 + n)]);
+  });
+  // Too large for wasm memory: a sparse 3 GB file (no disk used), refused from its size alone.
+  copy('too-large');
+  fs.truncateSync(path.join(dir, 'too-large', 'model.safetensors'), 3 * 1024 ** 3);
   copy('missing-weights');
   fs.rmSync(path.join(dir, 'missing-weights', 'model.safetensors'));
   return dir;
@@ -59,12 +71,14 @@ export function makeBrokenModels() {
 export async function launch({ isolate = true } = {}) {
   const broken = makeBrokenModels();
   const requests = [];
+  const hooks = {};
   const server = await startServer({
     root: path.join(ROOT, 'www'),
     mounts: { '/fixtures': FIXTURES, '/broken': broken },
     port: 0,
     isolate,
     onRequest: (req) => requests.push(req.url),
+    beforeServe: (req) => hooks.beforeServe?.(req),
   });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   return {
@@ -72,6 +86,8 @@ export async function launch({ isolate = true } = {}) {
     browser,
     /** Every URL path the server was asked for, in order. */
     requests,
+    /** `hooks.beforeServe = async (req) => …` runs before each response (to slow one down). */
+    hooks,
     async newPage(query = '?model=tiny-t5') {
       const context = await browser.newContext();
       const page = await context.newPage();

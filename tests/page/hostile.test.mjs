@@ -91,3 +91,44 @@ test('a 5 MB text is chunked with progress, can be cancelled, and is kept whole'
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('two Summarize clicks in a row run once; Cancel while the model loads stops the load and the next run works', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  await page.getByText('Generation settings').click();
+  await c.maxNew.fill('8');
+  await c.maxInput.fill('64');
+  // The weights arrive 2 s late, so the first load is surely in progress when Cancel is clicked.
+  let delayed = 0;
+  h.hooks.beforeServe = async (req) => {
+    if (req.url === '/fixtures/tiny-t5/model.safetensors' && delayed++ === 0) await new Promise((r) => setTimeout(r, 2000));
+  };
+  await paste(page, ARTICLE.slice(0, 800));
+  await c.summarize.click();
+  // Cancel once the weights are on their way (the server holds them).
+  for (let i = 0; i < 500 && !delayed; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(await c.status.textContent(), /^(Loading|Downloading)/);
+  await c.cancel.click();
+  const cancelled = await outcome(page, 10_000);
+  assert.equal(cancelled.status, 'Cancelled.');
+  assert.equal(cancelled.error, '');
+  assert.ok(delayed >= 1, 'the weights request was not seen');
+  // A double click: one run, one summary.
+  let runs = 0;
+  await page.exposeFunction('countRun', () => runs++);
+  await page.evaluate(() => {
+    new MutationObserver(() => /^Done/.test(document.getElementById('status').textContent) && window.countRun()).observe(
+      document.getElementById('status'),
+      { childList: true, characterData: true, subtree: true },
+    );
+  });
+  await c.summarize.dblclick();
+  const o = await outcome(page);
+  assert.match(o.status, /^Done: /, o.error);
+  await page.waitForTimeout(500);
+  assert.equal(runs, 1, `${runs} runs for a double click`);
+  assert.equal(await c.text.inputValue(), ARTICLE.slice(0, 800));
+  assert.deepEqual(problems, []);
+  h.hooks.beforeServe = null;
+  await context.close();
+});
