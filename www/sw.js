@@ -60,15 +60,23 @@ async function networkFirst(request) {
   const cache = await caches.open(APP_CACHE);
   // A navigation (`/?model=tiny-t5`) is the page itself, whatever its query.
   const key = request.mode === 'navigate' ? new URL('./', scope).href : request.url;
+  let response;
   try {
-    const response = await fetch(request);
-    if (response.ok && response.type === 'basic') await cache.put(key, response.clone());
-    return response;
+    response = await fetch(request);
   } catch (err) {
     const cached = await cache.match(key, { ignoreSearch: true });
     if (cached) return cached;
     throw err;
   }
+  if (response.ok && response.type === 'basic') {
+    // Storage full (or any other failure to keep a copy) must not cost the page this response.
+    try {
+      await cache.put(key, response.clone());
+    } catch {
+      // Not kept for offline use this time.
+    }
+  }
+  return response;
 }
 
 self.addEventListener('fetch', (event) => {

@@ -132,3 +132,64 @@ test('two Summarize clicks in a row run once; Cancel while the model loads stops
   h.hooks.beforeServe = null;
   await context.close();
 });
+
+test('a corrupt metrics record is skipped and reported; the other records are kept', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  await page.getByText('Generation settings').click();
+  await c.maxNew.fill('8');
+  await c.maxInput.fill('64');
+  await paste(page, ARTICLE.slice(0, 800));
+  await c.summarize.click();
+  assert.match((await outcome(page)).status, /^Done: /);
+  await page.getByText('Performance dashboard').click();
+  await page.waitForFunction(() => /^\d[\d,]* performance records/.test(document.getElementById('metrics-status').textContent));
+  const count = Number((await page.locator('#metrics-status').textContent()).match(/^([\d,]+)/)[1].replaceAll(',', ''));
+  assert.ok(count > 0);
+  // Damage the store the way a crash mid-write or another program could: one record not JSON.
+  await page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open('t5-summarizer-metrics', 1);
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction(['records'], 'readwrite');
+          tx.objectStore('records').add('{not json');
+          tx.oncomplete = () => {
+            open.result.close();
+            resolve();
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+  );
+  await page.reload();
+  await page.getByText('Performance dashboard').click();
+  await page.waitForFunction(() => /performance records/.test(document.getElementById('metrics-status').textContent));
+  const status = await page.locator('#metrics-status').textContent();
+  assert.match(status, new RegExp(`^${count.toLocaleString('en-US')} performance records, .* 1 unreadable record\\(s\\) were skipped\\.$`), status);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('full storage: the model still runs, the page says it could not be cached, and nothing half-written stays', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  // Chromium's own quota override: this origin may store 100 KB, less than the model's 0.86 MB.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(h.server.url).origin, quotaSize: 100_000 });
+  const c = controls(page);
+  await page.getByText('Generation settings').click();
+  await c.maxNew.fill('8');
+  await c.maxInput.fill('64');
+  await paste(page, ARTICLE.slice(0, 800));
+  await c.summarize.click();
+  // The notice shows while the summary is still being made.
+  await page.waitForFunction(() => /^(Done|Cancelled)/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  assert.match(await c.status.textContent(), /^Done: /);
+  assert.equal(await page.locator('#error').textContent(), 'The model works, but could not be cached for next time (storage is full).');
+  const cached = await page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));
+  assert.ok(!cached.includes('/fixtures/tiny-t5/model.safetensors'), cached.join(' '));
+  assert.equal(await c.text.inputValue(), ARTICLE.slice(0, 800));
+  assert.deepEqual(problems, []);
+  await context.close();
+});
