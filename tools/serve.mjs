@@ -52,7 +52,7 @@ export function contentSecurityPolicy(modelHosts = []) {
  * Starts a server; resolves to { server, port, url, close() }. `modelHosts`: origins besides the
  * hub the app may download models from (added to the policy's connect-src).
  */
-export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest, beforeServe, modelHosts = [] } = {}) {
+export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest, beforeServe, dropAfter, modelHosts = [] } = {}) {
   const csp = contentSecurityPolicy(modelHosts);
   const table = Object.entries({ ...mounts, '/': root })
     .map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : prefix + '/', path.resolve(dir)])
@@ -93,12 +93,26 @@ export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1'
         return;
       }
       headers['Content-Type'] = TYPES[path.extname(file)] ?? 'application/octet-stream';
-      headers['Content-Length'] = st.size;
       headers['Accept-Ranges'] = 'bytes';
-      if (log) console.log(`200 ${req.method} ${req.url}`);
-      res.writeHead(200, headers);
-      if (req.method === 'HEAD') res.end();
-      else fs.createReadStream(file).pipe(res);
+      // One open range (`bytes=N-`), what a resumed download asks for.
+      const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      const start = range ? Number(range[1]) : 0;
+      if (range && start >= st.size) {
+        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${st.size}` }).end();
+        return;
+      }
+      headers['Content-Length'] = st.size - start;
+      if (range) headers['Content-Range'] = `bytes ${start}-${st.size - 1}/${st.size}`;
+      const status = range ? 206 : 200;
+      if (log) console.log(`${status} ${req.method} ${req.url}`);
+      res.writeHead(status, headers);
+      if (req.method === 'HEAD') return res.end();
+      // Tests cut a response off after some bytes, as a dropped connection would.
+      const cut = dropAfter?.(req);
+      if (cut == null) return fs.createReadStream(file, { start }).pipe(res);
+      fs.createReadStream(file, { start, end: start + cut - 1 })
+        .on('end', () => setTimeout(() => req.socket.destroy(), 50))
+        .pipe(res, { end: false });
     });
   });
 

@@ -120,7 +120,7 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal } = {
     err.kind = 'too-large';
     throw err;
   }
-  const bytes = await readBody(response, { file, url, total, onProgress });
+  const bytes = await readBody(response, { file, url, total, onProgress, signal });
   const result = { bytes, cached: false };
   if (cache) {
     try {
@@ -133,36 +133,72 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal } = {
   return result;
 }
 
-async function readBody(response, { file, url, total, onProgress }) {
-  const reader = response.body.getReader();
+/** How often a download that broke off is resumed before giving up. */
+const RESUMES = 3;
+
+/**
+ * Reads a response body with progress. When the connection drops, the download resumes where it
+ * broke off (an HTTP Range request; a server that ignores ranges sends the whole file again),
+ * up to RESUMES times with a growing pause.
+ */
+async function readBody(response, { file, url, total, onProgress, signal }) {
+  let reader = response.body.getReader();
   let buffer = new Uint8Array(total ?? 1 << 20);
   let loaded = 0;
+  let resumes = 0;
   onProgress({ file, loaded, total });
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (loaded + value.length > buffer.length) {
-        const grown = new Uint8Array(Math.max(buffer.length * 2, loaded + value.length));
-        grown.set(buffer.subarray(0, loaded));
-        buffer = grown;
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (cause) {
+      if (cause?.name === 'AbortError') throw cause;
+      let resumed = null;
+      while (!resumed && resumes < RESUMES) {
+        resumes++;
+        await new Promise((r) => setTimeout(r, 250 * resumes));
+        resumed = await resume(url, loaded, signal);
       }
-      buffer.set(value, loaded);
-      loaded += value.length;
-      if (loaded > MAX_FILE_BYTES) {
-        await reader.cancel().catch(() => {});
-        const err = new DownloadError(`${file} is larger than ${(MAX_FILE_BYTES / 1e9).toFixed(1)} GB: too large for WebAssembly memory in a browser tab; the download was stopped.`, { file, url });
-        err.kind = 'too-large';
-        throw err;
+      if (!resumed) {
+        throw new DownloadError(`${file}: the download from ${url} broke off after ${loaded} bytes (resumed ${resumes} times)`, { file, url, cause });
       }
-      onProgress({ file, loaded, total });
+      if (resumed.status === 200) loaded = 0; // the server sent the whole file again
+      reader = resumed.body.getReader();
+      continue;
     }
-  } catch (cause) {
-    if (cause?.name === 'AbortError') throw cause;
-    throw new DownloadError(`${file}: the download from ${url} broke off after ${loaded} bytes`, { file, url, cause });
+    const { done, value } = chunk;
+    if (done) break;
+    if (loaded + value.length > buffer.length) {
+      const grown = new Uint8Array(Math.max(buffer.length * 2, loaded + value.length));
+      grown.set(buffer.subarray(0, loaded));
+      buffer = grown;
+    }
+    buffer.set(value, loaded);
+    loaded += value.length;
+    if (loaded > MAX_FILE_BYTES) {
+      await reader.cancel().catch(() => {});
+      const err = new DownloadError(`${file} is larger than ${(MAX_FILE_BYTES / 1e9).toFixed(1)} GB: too large for WebAssembly memory in a browser tab; the download was stopped.`, { file, url });
+      err.kind = 'too-large';
+      throw err;
+    }
+    onProgress({ file, loaded, total });
   }
   if (total !== null && loaded !== total) {
     throw new DownloadError(`${file}: received ${loaded} of ${total} bytes from ${url}`, { file, url });
   }
   return loaded === buffer.length ? buffer : buffer.slice(0, loaded);
+}
+
+/** The rest of `url` from byte `from` (206), or all of it (200), or null when that failed. */
+async function resume(url, from, signal) {
+  try {
+    const r = await fetch(url, { signal, credentials: 'omit', headers: { Range: `bytes=${from}-` } });
+    if (r.status === 206 && (r.headers.get('Content-Range') ?? '').startsWith(`bytes ${from}-`)) return r;
+    if (r.status === 200) return r;
+    r.body?.cancel().catch(() => {});
+    return null;
+  } catch (err) {
+    if (err?.name === 'AbortError') throw err;
+    return null;
+  }
 }

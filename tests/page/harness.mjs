@@ -79,6 +79,7 @@ export async function launch({ isolate = true } = {}) {
     isolate,
     onRequest: (req) => requests.push(req.url),
     beforeServe: (req) => hooks.beforeServe?.(req),
+    dropAfter: (req) => hooks.dropAfter?.(req),
   });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   return {
@@ -86,7 +87,10 @@ export async function launch({ isolate = true } = {}) {
     browser,
     /** Every URL path the server was asked for, in order. */
     requests,
-    /** `hooks.beforeServe = async (req) => …` runs before each response (to slow one down). */
+    /**
+     * `hooks.beforeServe = async (req) => …` runs before each response (to slow one down);
+     * `hooks.dropAfter = (req) => bytes | null` cuts a response off after that many bytes.
+     */
     hooks,
     async newPage(query = '?model=tiny-t5') {
       const context = await browser.newContext();

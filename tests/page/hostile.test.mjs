@@ -193,3 +193,42 @@ test('full storage: the model still runs, the page says it could not be cached, 
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('a connection dropped mid-download resumes where it broke off; one that keeps dropping gives up clearly', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  await page.getByText('Generation settings').click();
+  await c.maxNew.fill('8');
+  await c.maxInput.fill('64');
+  const weights = [];
+  h.hooks.beforeServe = (req) => {
+    if (req.url === '/fixtures/tiny-t5/model.safetensors') weights.push(req.headers.range ?? 'whole');
+  };
+  // The first response is cut off after 300 kB of the 816 kB.
+  h.hooks.dropAfter = (req) => (req.url === '/fixtures/tiny-t5/model.safetensors' && weights.length === 1 ? 300_000 : null);
+  await paste(page, ARTICLE.slice(0, 800));
+  await c.summarize.click();
+  const o = await outcome(page);
+  // The stitched file passed the model's SHA-256 check, so it is byte for byte the original.
+  assert.match(o.status, /^Done: /, o.error);
+  assert.equal(weights.length, 2, weights.join(', '));
+  assert.match(weights[1], /^bytes=\d+-$/);
+  assert.ok(Number(/\d+/.exec(weights[1])[0]) > 0, weights[1]);
+
+  // Now every response breaks off: after three resumes the page says so, and caches nothing.
+  await page.evaluate(() => caches.delete('t5-summarizer-models-v1'));
+  await c.model.selectOption('tiny-flan-t5-q8_0');
+  h.hooks.beforeServe = null;
+  h.hooks.dropAfter = (req) => (req.url === '/fixtures/tiny-flan-t5/model-q8_0.gguf' ? 50_000 : null);
+  await c.summarize.click();
+  const failed = await outcome(page);
+  assert.match(failed.error, /^model-q8_0\.gguf: the download from http:\/\/localhost:\d+\/fixtures\/tiny-flan-t5\/model-q8_0\.gguf broke off after \d+ bytes \(resumed 3 times\)$/);
+  const cached = await page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));
+  assert.ok(!cached.includes('/fixtures/tiny-flan-t5/model-q8_0.gguf'), cached.join(' '));
+  h.hooks.dropAfter = null;
+  await c.summarize.click();
+  assert.match((await outcome(page)).status, /^Done: /);
+  assert.equal(await c.text.inputValue(), ARTICLE.slice(0, 800));
+  assert.deepEqual(problems.filter((p) => !/ERR_|Failed to load resource/.test(p)), []);
+  await context.close();
+});
