@@ -129,3 +129,30 @@ export function controls(page) {
     seed: page.getByLabel('Seed'),
   };
 }
+
+/**
+ * Puts `text` in the box (as a paste), sets the per-chunk limits, clicks Summarize and waits
+ * until the run ends ("Done…", or an error shown). Resolves to what the page then shows:
+ * { status, error, summary }.
+ */
+export async function summarizeText(page, text, { maxNew = '8', maxInput = '64', timeout = 120_000 } = {}) {
+  const c = controls(page);
+  if (!(await page.locator('#settings').evaluate((d) => d.open))) await page.getByText('Generation settings').click();
+  await c.maxNew.fill(maxNew);
+  await c.maxInput.fill(maxInput);
+  await c.text.evaluate((el, t) => {
+    el.value = t;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, text);
+  await c.summarize.click();
+  await page.waitForFunction(
+    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
+    null,
+    { timeout },
+  );
+  return {
+    status: await c.status.textContent(),
+    error: await page.locator('#error').textContent(),
+    summary: (await c.summary.textContent()).trim(),
+  };
+}

@@ -3,7 +3,9 @@
 // message and the file is evicted from the cache.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, controls, ARTICLE } from './harness.mjs';
+import { launch, controls, summarizeText, ARTICLE } from './harness.mjs';
+
+const run = (page) => summarizeText(page, ARTICLE.slice(0, 600), { timeout: 60_000 });
 
 let h;
 before(async () => {
@@ -12,21 +14,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-async function run(page) {
-  const c = controls(page);
-  if (!(await page.locator('#settings').evaluate((d) => d.open))) await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
-  await c.text.fill(ARTICLE.slice(0, 600));
-  await c.summarize.click();
-  await page.waitForFunction(
-    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
-    null,
-    { timeout: 60_000 },
-  );
-  return { status: await c.status.textContent(), error: await page.locator('#error').textContent() };
-}
 
 const cached = (page) =>
   page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { launch, controls, ARTICLE, FIXTURES } from './harness.mjs';
+import { launch, controls, summarizeText, ARTICLE, FIXTURES } from './harness.mjs';
 
 let h;
 before(async () => {
@@ -13,22 +13,8 @@ after(async () => {
   await h?.close();
 });
 
+const run = (page) => summarizeText(page, ARTICLE.slice(0, 600), { timeout: 60_000 });
 const TINY = ['config.json', 'tokenizer.json', 'model.safetensors'].map((f) => path.join(FIXTURES, 'tiny-t5', f));
-
-async function run(page) {
-  const c = controls(page);
-  if (!(await page.locator('#settings').evaluate((d) => d.open))) await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
-  await c.text.fill(ARTICLE.slice(0, 600));
-  await c.summarize.click();
-  await page.waitForFunction(
-    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
-    null,
-    { timeout: 60_000 },
-  );
-  return { status: await c.status.textContent(), error: await page.locator('#error').textContent(), summary: await c.summary.textContent() };
-}
 
 test('dropped model files are used as the model, read locally, and give the same summary as the served copy', async () => {
   const { page, context, problems } = await h.newPage('?model=tiny-t5');

@@ -2,7 +2,13 @@
 // one, clears all (after asking), and asks for persistent storage.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, controls, ARTICLE } from './harness.mjs';
+import { launch, controls, summarizeText, ARTICLE } from './harness.mjs';
+
+async function run(page, model) {
+  await controls(page).model.selectOption(model);
+  const o = await summarizeText(page, ARTICLE.slice(0, 600), { timeout: 60_000 });
+  assert.match(o.status, /^Done: /, o.error);
+}
 
 let h;
 before(async () => {
@@ -11,22 +17,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-async function run(page, model) {
-  const c = controls(page);
-  await c.model.selectOption(model);
-  if (!(await page.locator('#settings').evaluate((d) => d.open))) await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
-  await c.text.fill(ARTICLE.slice(0, 600));
-  await c.summarize.click();
-  await page.waitForFunction(
-    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
-    null,
-    { timeout: 60_000 },
-  );
-  assert.match(await c.status.textContent(), /^Done: /, await page.locator('#error').textContent());
-}
 
 test('lists downloaded models with sizes and storage, deletes one, clears all, asks to persist', async () => {
   const { page, context, problems } = await h.newPage('?model=tiny-t5');

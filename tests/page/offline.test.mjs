@@ -3,29 +3,19 @@
 // model files. The server is really shut down (not an emulated offline switch).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, controls, ARTICLE } from './harness.mjs';
+import { launch, controls, summarizeText, ARTICLE } from './harness.mjs';
+
+async function summarizeOnce(page) {
+  const o = await summarizeText(page, ARTICLE.slice(0, 2000));
+  assert.equal(o.error, '');
+  assert.match(o.status, /^Done: /);
+  return o;
+}
 
 let h;
 after(async () => {
   await h?.close();
 });
-
-async function summarizeOnce(page) {
-  const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
-  await c.text.fill(ARTICLE.slice(0, 2000));
-  await c.summarize.click();
-  await page.waitForFunction(
-    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
-    null,
-    { timeout: 120_000 },
-  );
-  assert.equal(await page.locator('#error').textContent(), '');
-  assert.match(await c.status.textContent(), /^Done: /);
-  return { summary: (await c.summary.textContent()).trim(), status: await c.status.textContent() };
-}
 
 for (const [name, query, engine] of [
   ['the threaded build', '?model=tiny-t5', /, 2 threads\.$/],

@@ -2,7 +2,7 @@
 // origin, and the Content-Security-Policy refuses inline script, inline style, outside hosts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, controls, ARTICLE } from './harness.mjs';
+import { launch, controls, summarizeText, ARTICLE } from './harness.mjs';
 
 let h;
 before(async () => {
@@ -27,27 +27,12 @@ async function recordedPage(query) {
   return { context, page, requests, problems };
 }
 
-async function run(page, text) {
-  const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
-  await c.text.fill(text);
-  await c.summarize.click();
-  await page.waitForFunction(
-    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
-    null,
-    { timeout: 120_000 },
-  );
-  return c;
-}
-
 test('the text appears in no request (URL, header or body) and no request leaves the app origin', async () => {
   const marker = 'Quixotic-zebra-7f3a9c private sentence';
   const text = `${ARTICLE.slice(0, 1500)} ${marker}. ${ARTICLE.slice(1500, 3000)}`;
   const { context, page, requests, problems } = await recordedPage('?model=tiny-t5');
-  const c = await run(page, text);
-  assert.match(await c.status.textContent(), /^Done: /, await page.locator('#error').textContent());
+  const o = await summarizeText(page, text);
+  assert.match(o.status, /^Done: /, o.error);
   const origin = new URL(h.server.url).origin;
   const seen = [];
   const needles = [marker, encodeURIComponent(marker), marker.replaceAll(' ', '+'), 'Quixotic-zebra'];
@@ -104,8 +89,8 @@ test('a model on a host the policy does not allow is refused with a message that
   // 127.0.0.1 is another origin than the page's localhost: the same files, not allowed.
   const other = h.server.url.replace('localhost', '127.0.0.1');
   const { context, page } = await recordedPage(`?model=${encodeURIComponent(`${other}fixtures/tiny-t5/`)}`);
-  const c = await run(page, ARTICLE.slice(0, 500));
-  const error = await page.locator('#error').textContent();
+  const c = controls(page);
+  const { error } = await summarizeText(page, ARTICLE.slice(0, 500));
   assert.match(error, /Content-Security-Policy/, error);
   assert.match(error, /config\.json|tokenizer\.json|model\.safetensors/, error);
   assert.equal(await c.summarize.isEnabled(), true);
