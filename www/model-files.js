@@ -68,6 +68,7 @@ export async function listCached() {
     folder.bytes += bytes;
     folders.set(baseUrl, folder);
   }
+  for (const f of folders.values()) f.files.sort((a, b) => a.name.localeCompare(b.name));
   return [...folders.values()].sort((a, b) => b.bytes - a.bytes);
 }
 

@@ -29,8 +29,8 @@ test('lists downloaded models with sizes and storage, deletes one, clears all, a
   assert.match(await status.textContent(), /^2 downloaded models, 1\.\d\d MB\. This site uses [\d.]+ MB of the [\d.]+ MB the browser allows it\./);
   const items = await list.getByRole('listitem').allTextContents();
   assert.equal(items.length, 2, items.join(' | '));
-  assert.match(items[0], /^tiny-t5 test model.*config\.json, .*model\.safetensors0\.86 MB/); // 856,274 bytes
-  assert.match(items[1], /^tiny-flan-t5 test model.*model-q8_0\.gguf0\.34 MB/); // 337,750 bytes
+  assert.match(items[0], /^tiny-t5 test modelconfig\.json, model\.safetensors, tokenizer\.json0\.86 MB/); // 856,274 bytes
+  assert.match(items[1], /^tiny-flan-t5 test modelconfig\.json, model-q8_0\.gguf, tokenizer\.json0\.34 MB/); // 337,750 bytes
 
   // Delete one: its files leave the cache, the other stays, and using it again downloads it.
   await page.getByRole('button', { name: 'Delete tiny-t5 test model' }).click();
