@@ -4,7 +4,9 @@
 //   node tools/fetch-model.mjs <repo id> [--revision main] [--name <folder>] [--out www/models]
 //        [--weights model.safetensors] [--quantize q8_0]
 // --quantize also writes model-<type>.gguf with this repository's quantizer (cargo run --bin quantize).
-// HF_ENDPOINT (default https://huggingface.co) points at another hub or mirror. Files are written
+// HF_ENDPOINT (default https://huggingface.co) points at another hub or mirror. Each file is checked
+// against the hub's own file list (SHA-256 of LFS files, git blob SHA-1 of the others, as the hub's
+// client does) where the hub serves one; a file that does not match fails the command. Files are written
 // to a temporary folder and moved into place only when all arrived whole: a failed or
 // interrupted download leaves nothing behind. Exits 1 with a message saying what failed.
 import fs from 'node:fs';
@@ -13,6 +15,7 @@ import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { spawnSync } from 'node:child_process';
+import { checksumsFromTree } from '../www/integrity.js';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const argv = process.argv.slice(2);
@@ -51,10 +54,13 @@ async function download(file) {
   if (!response.ok) throw new Error(`${file}: HTTP ${response.status} for ${url}${response.status === 404 ? ' (no such repository, revision or file)' : ''}`);
   const total = Number(response.headers.get('content-length')) || null;
   const hash = crypto.createHash('sha256');
+  const blob = crypto.createHash('sha1');
+  if (total !== null) blob.update(`blob ${total}\0`);
   let loaded = 0;
   let shown = 0;
   const counted = Readable.fromWeb(response.body).on('data', (chunk) => {
     hash.update(chunk);
+    blob.update(chunk);
     loaded += chunk.length;
     if (Date.now() - shown > 1000) {
       shown = Date.now();
@@ -67,15 +73,40 @@ async function download(file) {
     throw new Error(`${file}: the download broke off after ${loaded} bytes (${err?.message ?? err})`);
   }
   if (total !== null && loaded !== total) throw new Error(`${file}: received ${loaded} of ${total} bytes`);
-  return { file, bytes: loaded, sha256: hash.digest('hex') };
+  return { file, bytes: loaded, sha256: hash.digest('hex'), gitSha1: total !== null ? blob.digest('hex') : null };
+}
+
+/** The hub's checksums of the revision's files, or null (with a warning) where it has no list. */
+async function hubChecksums() {
+  const url = `${endpoint}/api/models/${repo}/tree/${opts.revision}`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return checksumsFromTree(await response.json());
+  } catch (err) {
+    console.error(`  warning: the hub's file list (${url}) could not be read (${err?.message ?? err}); the files are not checked against it`);
+    return null;
+  }
+}
+
+/** Throws when the hub lists a checksum for the file and it is not this one. */
+function check(f, sums) {
+  const want = sums?.[f.file];
+  if (!want) return null;
+  const [algorithm, got, expected] = want.sha256 ? ['SHA-256', f.sha256, want.sha256] : ['git blob SHA-1', f.gitSha1, want.gitSha1];
+  if (got === null) return null; // no length given: the git blob id cannot be computed on the fly
+  if (got !== expected) throw new Error(`${f.file}: its ${algorithm} (${got}) is not the one the hub lists (${expected}): the download is damaged or was changed`);
+  return algorithm;
 }
 
 try {
   const manifest = { repo, revision: opts.revision, source: endpoint, files: {} };
+  const sums = await hubChecksums();
   for (const file of files) {
     const f = await download(file);
+    const checked = check(f, sums);
     manifest.files[f.file] = { bytes: f.bytes, sha256: f.sha256 };
-    console.error(`  ${file}: ${f.bytes} bytes, sha256 ${f.sha256}`);
+    console.error(`  ${file}: ${f.bytes} bytes, sha256 ${f.sha256}${checked ? ` (matches the hub's ${checked})` : ''}`);
   }
   if (opts.quantize) {
     const out = `model-${opts.quantize}.gguf`;

@@ -512,7 +512,8 @@ async function summarize() {
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     const rt = summarizer?.runtime;
     const engine = rt?.build === 'threads' ? `${rt.threads} threads` : '1 thread';
-    setStatus(`Done: ${chunks} chunk${chunks === 1 ? '' : 's'} in ${secs} s${rate()}, ${engine}.`);
+    const unchecked = summarizer?.integrity?.note ? ` Model files: ${summarizer.integrity.note}.` : '';
+    setStatus(`Done: ${chunks} chunk${chunks === 1 ? '' : 's'} in ${secs} s${rate()}, ${engine}.${unchecked}`);
     ui.status.title = rt?.fallback ? `Single-thread build: ${rt.fallback}` : '';
   } catch (err) {
     if (err?.name === 'AbortError') {

@@ -80,10 +80,11 @@ export async function clearCached() {
 /**
  * Fetches one file. Resolves to { bytes: Uint8Array, cached: boolean, cacheError?: string }.
  * onProgress({ file, loaded, total }) is called as bytes arrive (total is null when unknown).
+ * `cacheAs`: the URL to keep it under in the cache (default `url`).
  */
-export async function fetchFile(url, file, { onProgress = () => {}, signal } = {}) {
+export async function fetchFile(url, file, { onProgress = () => {}, signal, cacheAs = url } = {}) {
   const cache = await openCache();
-  const hit = cache ? await cache.match(url) : undefined;
+  const hit = cache ? await cache.match(cacheAs) : undefined;
   if (hit) {
     const bytes = new Uint8Array(await hit.arrayBuffer());
     onProgress({ file, loaded: bytes.length, total: bytes.length });
@@ -126,7 +127,7 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal } = {
   if (cache) {
     try {
       const type = response.headers.get('Content-Type') ?? 'application/octet-stream';
-      await cache.put(url, new Response(bytes, { headers: { 'Content-Type': type, 'Content-Length': String(bytes.length) } }));
+      await cache.put(cacheAs, new Response(bytes, { headers: { 'Content-Type': type, 'Content-Length': String(bytes.length) } }));
     } catch (err) {
       result.cacheError = err?.name === 'QuotaExceededError' ? 'storage is full' : String(err?.message ?? err);
     }

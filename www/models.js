@@ -3,9 +3,11 @@
 // A model is { id, label, baseUrl, files: { config, tokenizer, weights }, sha256?, manifest? };
 // `baseUrl` may be relative to the page. `sha256` ({ [file name]: hex }) is what each file must
 // hash to; without it the worker looks for a manifest.json next to the files (as written by
-// `./build.sh fetch-model`) unless `manifest: false`. The hub entries carry no hashes yet: none
-// could be read from the hub where this was built, and a guessed hash would refuse good files. Anything served with CORS works: the public model hub, a CDN, a folder
-// next to the app (`?model=/models/my-t5/`).
+// `./build.sh fetch-model`) unless `manifest: false`. A model in the hub's URL layout
+// (`…/<org>/<repo>/resolve/<revision>/`) is checked against the hub's own file list instead
+// (integrity.js): the hub entries carry no hashes of their own, since none could be read from the
+// hub where this was built and a guessed hash would refuse good files. Anything served with CORS
+// works: the public model hub, a CDN, a folder next to the app (`?model=/models/my-t5/`).
 
 const HUB = 'https://huggingface.co';
 const STANDARD_FILES = { config: 'config.json', tokenizer: 'tokenizer.json', weights: 'model.safetensors' };

@@ -260,6 +260,16 @@ export declare class Summarizer {
   readonly model: ModelDescription & { urls: { config: string; tokenizer: string; weights: string } };
   readonly info: ModelInfo | null;
   readonly files: { file: string; bytes: number; cached: boolean; cacheError?: string }[];
+  /**
+   * How the files were checked before use: against the catalog's SHA-256, the hub's own file list
+   * (SHA-256 of LFS files, git blob SHA-1 of the others) or a manifest.json; `note` names the files
+   * nothing could be checked against, and why (null when every file was checked).
+   */
+  readonly integrity: {
+    source: 'catalog' | 'hub' | 'manifest' | null;
+    files: Record<string, 'SHA-256' | 'git blob SHA-1' | null>;
+    note: string | null;
+  } | null;
   readonly simd: boolean;
   /** Which wasm build runs; fallback says why the threaded one was not used (null if it was). */
   readonly runtime: {

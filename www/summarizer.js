@@ -70,6 +70,11 @@ export class Summarizer {
   info = null;
   /** Per-file download facts of the last load: { file, bytes, cached, cacheError }. */
   files = [];
+  /**
+   * How the files of the last load were checked: { source: 'catalog' | 'hub' | 'manifest' | null,
+   * files: { [name]: 'SHA-256' | 'git blob SHA-1' | null }, note } (note: what was not checked, and why).
+   */
+  integrity = null;
   /** Whether the wasm build uses SIMD128. */
   simd = false;
   /**
@@ -297,6 +302,7 @@ export class Summarizer {
     this.identity = loaded.identity;
     this.storage = loaded.storage;
     this.files = loaded.files;
+    this.integrity = loaded.integrity;
     this.simd = loaded.simd;
     this.runtime = loaded.runtime;
     this.#ready = true;

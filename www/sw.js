@@ -15,6 +15,7 @@ const APP_CACHE = 't5-summarizer-app-v1';
 const SHELL = [
   './',
   'index.html',
+  'integrity.js',
   'style.css',
   'app.js',
   'dashboard.js',

@@ -8,10 +8,11 @@
 //                  { type: 'thresholds', thresholds }
 //   worker → page  { type: 'progress', phase: 'download' | 'load', file?, loaded?, total? }
 //                  { type: 'event', event }           events from WasmSummarizer.summarize
-//                  { type: 'loaded', info, files, simd, runtime, identity }   { type: 'result', summary }
+//                  { type: 'loaded', info, files, simd, runtime, integrity, identity }   { type: 'result', summary }
 //                  { type: 'records', records, storage }   metric records just logged
 //                  { type: 'error', message, kind, fatal }   fatal: the wasm instance is unusable
 import { evict, fetchFile } from './model-files.js';
+import { checksumsFromCatalog, checksumsFromManifest, checksumsFromTree, hubTreeUrl, mismatch, sha256 } from './integrity.js';
 
 /**
  * A minimal module whose one function uses `f32x4.relaxed_madd`: it validates exactly where the
@@ -120,44 +121,63 @@ async function openLogger(metrics) {
   return logger;
 }
 
-/** SHA-256 of the weights, hex, with the seconds it took; null where WebCrypto is missing. */
-async function sha256(bytes) {
-  if (!globalThis.crypto?.subtle) return { sha256: null, hashSeconds: null };
-  const t0 = performance.now();
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  const hashSeconds = (performance.now() - t0) / 1000;
-  return { sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), hashSeconds };
-}
-
 /** The revision in a hub URL (`…/resolve/<revision>/`), else null. */
 function revisionOf(baseUrl) {
   return /\/resolve\/([^/]+)\//.exec(baseUrl)?.[1] ?? null;
 }
 
+/** Where the hub's file list of a model is kept in the model cache: next to its files. */
+const HUB_CHECKSUMS = 'hub-checksums.json';
+
+const json = (bytes) => JSON.parse(new TextDecoder().decode(bytes));
+
 /**
- * The SHA-256 each file must have, { [file name]: hex } or null: the model's own `sha256` map
- * (built-in models), else the `manifest.json` next to its files (written by
- * `./build.sh fetch-model`), unless the model says it has none (`manifest: false`).
+ * What each file must hash to: { source, sums, cacheUrl?, note? }. `source` is 'catalog' (the
+ * model's own `sha256` map), 'hub' (the hub's file list, for a base URL in the hub's layout),
+ * 'manifest' (a manifest.json next to the files or among the opened ones) or null, with `note`
+ * saying why nothing could be checked. `cacheUrl`: where the list is cached, evicted with a file
+ * that does not match it (the list may be the stale one).
  */
-async function expectedHashes(model) {
-  if (model.sha256) return model.sha256;
-  if (model.manifest === false && !model.blobs?.manifest) return null;
+async function expectedChecksums(model) {
+  if (model.sha256) return { source: 'catalog', sums: checksumsFromCatalog(model.sha256) };
+  if (model.blobs) {
+    if (!model.blobs.manifest) return { source: null, sums: {}, note: 'no manifest.json was among the opened files' };
+    let manifest;
+    try {
+      manifest = json(new Uint8Array(await model.blobs.manifest.arrayBuffer()));
+    } catch (err) {
+      throw Object.assign(new Error(`the opened manifest.json is not valid JSON: ${err?.message ?? err}`), { kind: 'model-file' });
+    }
+    return { source: 'manifest', sums: checksumsFromManifest(manifest) };
+  }
+  let note = 'the model has no checksums';
+  const tree = hubTreeUrl(model.baseUrl);
+  if (tree) {
+    const cacheUrl = new URL(HUB_CHECKSUMS, model.baseUrl).href;
+    try {
+      const { bytes } = await fetchFile(tree, 'hub-checksums', { cacheAs: cacheUrl });
+      try {
+        return { source: 'hub', sums: checksumsFromTree(json(bytes)), cacheUrl };
+      } catch (err) {
+        await evict([cacheUrl]);
+        note = `the hub's file list (${tree}) could not be read (${err?.message ?? err})`;
+      }
+    } catch (err) {
+      note = `the hub's file list could not be fetched (${String(err?.message ?? err).replace(/^hub-checksums: /, '')})`;
+    }
+  }
+  if (model.manifest === false) return { source: null, sums: {}, note };
+  const cacheUrl = new URL('manifest.json', model.baseUrl).href;
   let manifest;
   try {
-    const { bytes } = model.blobs?.manifest
-      ? { bytes: new Uint8Array(await model.blobs.manifest.arrayBuffer()) }
-      : await fetchFile(new URL('manifest.json', model.baseUrl).href, 'manifest.json');
-    manifest = JSON.parse(new TextDecoder().decode(bytes));
+    manifest = json((await fetchFile(cacheUrl, 'manifest.json')).bytes);
   } catch (err) {
-    if (err?.kind === 'download') return null; // no manifest: nothing to check against
-    const where = model.blobs ? 'the opened manifest.json' : `manifest.json of ${model.baseUrl}`;
-    throw Object.assign(new Error(`${where} is not valid JSON: ${err?.message ?? err}`), { kind: 'model-file' });
+    // No manifest: nothing to check against.
+    if (err?.kind === 'download') return { source: null, sums: {}, note: tree ? note : `there is no manifest.json next to the model` };
+    await evict([cacheUrl]);
+    throw Object.assign(new Error(`manifest.json of ${model.baseUrl} is not valid JSON: ${err?.message ?? err}`), { kind: 'model-file' });
   }
-  const hashes = {};
-  for (const [file, entry] of Object.entries(manifest?.files ?? {})) {
-    if (typeof entry?.sha256 === 'string') hashes[file] = entry.sha256.toLowerCase();
-  }
-  return hashes;
+  return { source: 'manifest', sums: checksumsFromManifest(manifest), cacheUrl };
 }
 
 /** A local file (picked or dropped): its bytes, read here in the worker; nothing is cached. */
@@ -209,31 +229,40 @@ async function load(id, model, metrics) {
     cacheHit: results[i].cached,
     fetchSeconds: results[i].fetchSeconds,
   }));
-  const expected = await expectedHashes(model);
+  const expected = await expectedChecksums(model);
   const weightsFile = model.files.weights;
-  const hash = logger || expected?.[weightsFile] ? await sha256(weights) : { sha256: null, hashSeconds: null };
+  const hash = logger || expected.sums[weightsFile]?.sha256 ? await sha256(weights) : { sha256: null, hashSeconds: null };
+  const checked = {};
   for (const [i, key] of names.entries()) {
-    const want = expected?.[model.files[key]];
+    const file = model.files[key];
+    const want = expected.sums[file];
+    checked[file] = want ? (want.sha256 ? 'SHA-256' : 'git blob SHA-1') : null;
     if (!want) continue;
-    const got = key === 'weights' ? hash.sha256 : (await sha256(results[i].bytes)).sha256;
-    if (got !== null && got !== want) {
-      // A corrupt or altered copy must not be served again from the cache.
-      if (!model.blobs) await evict([model.urls[key]]);
-      const err = new Error(
-        `${model.files[key]}: its SHA-256 (${got.slice(0, 16)}…) is not the expected ${want.slice(0, 16)}…: ` +
-          `the file is damaged or was changed. ${model.blobs ? 'Open an intact copy.' : 'It was removed from the cache; try again, or check the model source.'}`,
-      );
-      err.kind = 'integrity';
-      err.file = model.files[key];
-      err.url = model.urls[key];
-      if (logger) {
-        logger.set_model({ id: model.id, url: model.baseUrl, revision: revisionOf(model.baseUrl), dtype: null, sha256: hash.sha256 });
-        logger.begin_run();
-        await report(id, logger.log_error(err, { stage: 'integrity', kind: 'integrity', model: model.id, file: err.file, url: err.url }));
-      }
-      throw err;
+    const bad = await mismatch(results[i].bytes, want, key === 'weights' ? hash.sha256 : null);
+    if (!bad) continue;
+    // A corrupt or altered copy must not be served again from the cache, nor a stale list.
+    if (!model.blobs) await evict([model.urls[key], ...(expected.cacheUrl ? [expected.cacheUrl] : [])]);
+    const by = expected.source === 'hub' ? 'the one the hub lists' : 'the expected';
+    const err = new Error(
+      `${file}: its ${bad.algorithm} (${bad.got.slice(0, 16)}…) is not ${by} ${bad.want.slice(0, 16)}…: ` +
+        `the file is damaged or was changed. ${model.blobs ? 'Open an intact copy.' : 'It was removed from the cache; try again, or check the model source.'}`,
+    );
+    err.kind = 'integrity';
+    err.file = file;
+    err.url = model.urls[key];
+    if (logger) {
+      logger.set_model({ id: model.id, url: model.baseUrl, revision: revisionOf(model.baseUrl), dtype: null, sha256: hash.sha256 });
+      logger.begin_run();
+      await report(id, logger.log_error(err, { stage: 'integrity', kind: 'integrity', model: model.id, file, url: err.url }));
     }
+    throw err;
   }
+  const unchecked = Object.keys(checked).filter((f) => !checked[f]);
+  const integrity = {
+    source: expected.source,
+    files: checked,
+    note: unchecked.length ? `${unchecked.join(', ')} not checked: ${expected.note ?? `the ${expected.source} lists no checksum for ${unchecked.length > 1 ? 'them' : 'it'}`}` : null,
+  };
   const revision = revisionOf(model.baseUrl);
   try {
     summarizer = new WasmSummarizer(config, tokenizer, weights, {
@@ -266,6 +295,7 @@ async function load(id, model, metrics) {
     files: fileFacts,
     simd: simdEnabled(),
     runtime,
+    integrity,
     identity: summarizer.identity,
     storage: logger?.storage_status() ?? null,
   });

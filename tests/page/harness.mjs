@@ -18,6 +18,23 @@ const ARGS = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
+const sha = (algo, ...parts) => parts.reduce((h, p) => h.update(p), crypto.createHash(algo)).digest('hex');
+
+/**
+ * The model hub's file list (the JSON its tree API answers) for the files in `dir`: each file's
+ * git blob SHA-1 as `oid`, and for the weights (stored with Git LFS on the hub) the SHA-256 of
+ * the content as `lfs.oid` (`oid` is then the id of the LFS pointer file).
+ */
+export function hubTree(dir, files = ['config.json', 'tokenizer.json', 'model.safetensors']) {
+  const gitSha1 = (b) => sha('sha1', `blob ${b.length}\0`, b);
+  return files.map((f) => {
+    const b = fs.readFileSync(path.join(dir, f));
+    if (!/\.(safetensors|gguf)$/.test(f)) return { type: 'file', oid: gitSha1(b), size: b.length, path: f };
+    const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha('sha256', b)}\nsize ${b.length}\n`;
+    return { type: 'file', oid: gitSha1(Buffer.from(pointer)), size: b.length, path: f, lfs: { oid: sha('sha256', b), size: b.length, pointerSize: pointer.length } };
+  });
+}
+
 /** Writes broken model folders (from the tiny-t5 fixture) for error-path tests. */
 export function makeBrokenModels() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 't5-broken-'));
@@ -62,13 +79,27 @@ export function makeBrokenModels() {
   // Too large for wasm memory: a sparse 3 GB file (no disk used), refused from its size alone.
   copy('too-large');
   fs.truncateSync(path.join(dir, 'too-large', 'model.safetensors'), 3 * 1024 ** 3);
+  // A mirror in the model hub's layout, with the hub's file list (its tree API: git blob SHA-1
+  // of each file, and the SHA-256 of LFS files) computed from the true files.
+  const tree = hubTree(src);
+  const hubRepo = (repo, { edit, api = true } = {}) => {
+    copy(`hub/org/${repo}/resolve/main`, edit);
+    if (!api) return;
+    fs.mkdirSync(path.join(dir, `hub/api/models/org/${repo}/tree`), { recursive: true });
+    fs.writeFileSync(path.join(dir, `hub/api/models/org/${repo}/tree/main`), JSON.stringify([{ type: 'directory', oid: '0'.repeat(40), size: 0, path: 'docs' }, ...tree]));
+  };
+  hubRepo('tiny-t5');
+  hubRepo('tampered-weights', { edit: (b, f) => (f === 'model.safetensors' ? Buffer.from(b).fill(b.at(-2) ^ 0x01, b.length - 2, b.length - 1) : b) });
+  // Still the same JSON, written differently: only its git blob SHA-1 can tell.
+  hubRepo('edited-config', { edit: (b, f) => (f === 'config.json' ? Buffer.from(`${JSON.stringify(JSON.parse(b), null, 3)}\n\n`) : b) });
+  hubRepo('no-api', { api: false });
   copy('missing-weights');
   fs.rmSync(path.join(dir, 'missing-weights', 'model.safetensors'));
   return dir;
 }
 
 /** Starts the server and the browser; returns helpers and a `close()`. */
-export async function launch({ isolate = true } = {}) {
+export async function launch({ isolate = true, args = [] } = {}) {
   const broken = makeBrokenModels();
   const requests = [];
   const hooks = {};
@@ -81,7 +112,7 @@ export async function launch({ isolate = true } = {}) {
     beforeServe: (req) => hooks.beforeServe?.(req),
     dropAfter: (req) => hooks.dropAfter?.(req),
   });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...args] });
   return {
     server,
     browser,
