@@ -519,7 +519,7 @@ async function summarize() {
     if (err?.name === 'AbortError') {
       setStatus('Cancelled.');
     } else {
-      if (err?.kind === 'crash' || err?.kind === 'worker') {
+      if (err?.kind === 'crash' || err?.kind === 'out-of-memory' || err?.kind === 'worker') {
         // The worker died with its logger: record the crash from the page.
         (await metricsLogger())?.log_error(err, { stage: 'worker', kind: err.kind, model: ui.model.value });
       }

@@ -250,7 +250,7 @@ export interface ModelInfo {
 
 /** Errors thrown by the API carry a machine-readable kind. */
 export interface SummarizerError extends Error {
-  kind: 'download' | 'model-file' | 'integrity' | 'empty-input' | 'invalid-option' | 'tokenizer' | 'compute' | 'crash' | 'worker' | string;
+  kind: 'download' | 'model-file' | 'integrity' | 'empty-input' | 'invalid-option' | 'tokenizer' | 'compute' | 'crash' | 'out-of-memory' | 'worker' | string;
   fatal?: boolean;
 }
 

@@ -79,9 +79,9 @@ function appFiles() {
   );
 }
 
-let WasmSummarizer, simdEnabled, get_performance_logger, runtime;
+let WasmSummarizer, simdEnabled, get_performance_logger, outOfMemory, runtime;
 const ready = start().then(({ pkg, runtime: r }) => {
-  ({ WasmSummarizer, simdEnabled, get_performance_logger } = pkg);
+  ({ WasmSummarizer, simdEnabled, get_performance_logger, outOfMemory } = pkg);
   runtime = { ...r, appFiles: appFiles() };
 });
 let summarizer = null;
@@ -94,10 +94,24 @@ function post(id, message) {
 function describe(err) {
   // A trap (panic, out of memory) poisons the wasm instance: the page must restart the worker.
   const fatal = err instanceof WebAssembly.RuntimeError;
-  const message = fatal
-    ? `The summarizer crashed (${err.message}). It has been restarted; try again.`
-    : String(err?.message ?? err);
-  return { message, kind: fatal ? 'crash' : err?.kind ?? 'internal', fatal };
+  if (!fatal) return { message: String(err?.message ?? err), kind: err?.kind ?? 'internal', fatal };
+  let oom = null;
+  try {
+    oom = outOfMemory?.() ?? null; // set when the allocator was refused memory just before the trap
+  } catch {
+    // The instance cannot even answer that: an ordinary crash then.
+  }
+  if (oom) {
+    const mb = (n) => `${Math.round(n / 2 ** 20)} MB`;
+    return {
+      message:
+        `The summarizer ran out of memory: it asked for ${mb(oom.requested)} more with ${mb(oom.memoryBytes)} in use, ` +
+        'and the browser gave no more. It has been restarted; try fewer input tokens per chunk, fewer beams or fewer new tokens.',
+      kind: 'out-of-memory',
+      fatal,
+    };
+  }
+  return { message: `The summarizer crashed (${err.message}). It has been restarted; try again.`, kind: 'crash', fatal };
 }
 
 /**

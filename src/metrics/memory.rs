@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// The size of the last allocation the system allocator refused (0: none yet).
+static FAILED: AtomicUsize = AtomicUsize::new(0);
 
 /// The system allocator with byte counters.
 pub struct CountingAlloc;
@@ -16,7 +18,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
+        if p.is_null() {
+            FAILED.store(layout.size(), Ordering::Relaxed);
+        } else {
             grow(layout.size());
         }
         p
@@ -25,7 +29,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
+        if p.is_null() {
+            FAILED.store(layout.size(), Ordering::Relaxed);
+        } else {
             grow(layout.size());
         }
         p
@@ -40,7 +46,9 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded unchanged to the system allocator.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
+        if p.is_null() {
+            FAILED.store(new_size, Ordering::Relaxed);
+        } else {
             if new_size >= layout.size() {
                 grow(new_size - layout.size());
             } else {
@@ -64,6 +72,16 @@ pub fn current_bytes() -> u64 {
 /// Most bytes allocated at once since start (or since [`reset_peak`]).
 pub fn peak_bytes() -> u64 {
     PEAK.load(Ordering::Relaxed) as u64
+}
+
+/// The size in bytes of the last allocation the system allocator refused, if any. Rust aborts
+/// the program after such a refusal (in wasm: a trap), so this is what tells an out-of-memory
+/// crash apart from other ones afterwards (the instance's memory can still be read).
+pub fn failed_allocation() -> Option<u64> {
+    match FAILED.load(Ordering::Relaxed) {
+        0 => None,
+        n => Some(n as u64),
+    }
 }
 
 /// Starts a new peak window at the current level.

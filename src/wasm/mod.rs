@@ -66,6 +66,24 @@ pub fn simd_enabled() -> bool {
     cfg!(target_feature = "simd128")
 }
 
+/// After a trap: the size in bytes of the allocation that failed when the instance ran out of
+/// memory, with the memory it had then, `{ requested, memoryBytes }`; null when no allocation
+/// failed (the trap had another cause). Reading it is safe after the trap: it touches no state
+/// the trap may have left half-changed.
+#[wasm_bindgen(js_name = outOfMemory)]
+pub fn out_of_memory() -> JsValue {
+    match crate::metrics::memory::failed_allocation() {
+        None => JsValue::NULL,
+        Some(requested) => {
+            let o = js_sys::Object::new();
+            let memory = (core::arch::wasm32::memory_size(0) as f64) * 65536.0;
+            let _ = js_sys::Reflect::set(&o, &"requested".into(), &(requested as f64).into());
+            let _ = js_sys::Reflect::set(&o, &"memoryBytes".into(), &memory.into());
+            o.into()
+        }
+    }
+}
+
 /// Whether this build was compiled with WebAssembly relaxed SIMD (`www/pkg-relaxed` and the
 /// threaded build).
 #[wasm_bindgen(js_name = relaxedSimdEnabled)]
