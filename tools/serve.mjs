@@ -52,7 +52,7 @@ export function contentSecurityPolicy(modelHosts = []) {
  * Starts a server; resolves to { server, port, url, close() }. `modelHosts`: origins besides the
  * hub the app may download models from (added to the policy's connect-src).
  */
-export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest, beforeServe, dropAfter, modelHosts = [] } = {}) {
+export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1', isolate = true, log = false, onRequest, beforeServe, dropAfter, stallAfter, modelHosts = [] } = {}) {
   const csp = contentSecurityPolicy(modelHosts);
   const table = Object.entries({ ...mounts, '/': root })
     .map(([prefix, dir]) => [prefix.endsWith('/') ? prefix : prefix + '/', path.resolve(dir)])
@@ -107,6 +107,9 @@ export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1'
       if (log) console.log(`${status} ${req.method} ${req.url}`);
       res.writeHead(status, headers);
       if (req.method === 'HEAD') return res.end();
+      // Tests hold a response after some bytes, as a stalled connection would, until the client goes.
+      const held = stallAfter?.(req);
+      if (held != null) return fs.createReadStream(file, { start, end: start + held - 1 }).pipe(res, { end: false });
       // Tests cut a response off after some bytes, as a dropped connection would.
       const cut = dropAfter?.(req);
       if (cut == null) return fs.createReadStream(file, { start }).pipe(res);

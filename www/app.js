@@ -16,6 +16,7 @@ const ui = {
   summarize: $('summarize'),
   cancel: $('cancel'),
   progress: $('progress'),
+  downloads: $('downloads'),
   status: $('status'),
   error: $('error'),
   summary: $('summary'),
@@ -342,6 +343,20 @@ function setupLocalFiles() {
   });
 }
 
+/** Shows each model file's bytes while they download (`files` from a progress event); null hides the list. */
+function showDownloads(files) {
+  ui.downloads.hidden = !files?.length;
+  if (!files?.length) return ui.downloads.replaceChildren();
+  ui.downloads.replaceChildren(
+    ...files.map(({ file, loaded, total }) => {
+      const li = document.createElement('li');
+      const done = total !== null && loaded >= total;
+      li.textContent = `${file}: ${total === null ? mb(loaded) : `${mb(loaded)} of ${mb(total)}`}${done ? ' ✓' : ''}`;
+      return li;
+    }),
+  );
+}
+
 async function getSummarizer(signal) {
   const wanted = ui.model.value === 'local' && localModel ? localModel : resolveModel(ui.model.value);
   if (summarizer && summarizer.model.baseUrl === wanted.baseUrl) return summarizer;
@@ -363,9 +378,10 @@ async function getSummarizer(signal) {
         ui.progress.value = e.loaded;
         if (e.phase === 'load') setStatus(`Preparing ${wanted.label}…`);
         else setStatus(`Downloading ${e.file}… ${mb(e.bytesLoaded)}${e.bytesTotal ? ` of ${mb(e.bytesTotal)}` : ''}`);
+        showDownloads(e.phase === 'load' ? null : e.files);
       });
     },
-  });
+  }).finally(() => showDownloads(null));
   summarizer = s;
   showDefaults(s.info);
   rememberAppFiles(s.runtime?.appFiles).catch(() => {});

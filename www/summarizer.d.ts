@@ -203,6 +203,8 @@ export declare class ModelProgressEvent extends Event {
   readonly file: string | null;
   readonly bytesLoaded: number;
   readonly bytesTotal: number | null;
+  /** Each file heard of so far, in the order they started (total null when unknown). */
+  readonly files: { file: string; loaded: number; total: number | null }[];
 }
 
 export interface CreateMonitor extends EventTarget {

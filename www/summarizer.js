@@ -40,6 +40,8 @@ export class ModelProgressEvent extends Event {
     /** Bytes received over all files, and their total when known (else null). */
     this.bytesLoaded = init.bytesLoaded ?? 0;
     this.bytesTotal = init.bytesTotal ?? null;
+    /** Each file heard of so far, in the order they started: [{ file, loaded, total }] (total null when unknown). */
+    this.files = init.files ?? [];
   }
 }
 
@@ -294,7 +296,14 @@ export class Summarizer {
       const bytesTotal = known ? all.reduce((n, f) => n + f.total, 0) : null;
       const loaded = e.phase === 'load' ? 1 : bytesTotal ? bytesLoaded / bytesTotal : 0;
       this.#monitor.dispatchEvent(
-        new ModelProgressEvent('downloadprogress', { loaded, phase: e.phase, file: e.file, bytesLoaded, bytesTotal }),
+        new ModelProgressEvent('downloadprogress', {
+          loaded,
+          phase: e.phase,
+          file: e.file,
+          bytesLoaded,
+          bytesTotal,
+          files: all.map(({ file, loaded: l, total }) => ({ file, loaded: l, total: total ?? null })),
+        }),
       );
     };
     const loaded = await this.#request({ type: 'load', model: this.#model, metrics: this.#metrics }, { signal, onEvent: report });

@@ -111,6 +111,7 @@ export async function launch({ isolate = true, args = [] } = {}) {
     onRequest: (req) => requests.push(req.url),
     beforeServe: (req) => hooks.beforeServe?.(req),
     dropAfter: (req) => hooks.dropAfter?.(req),
+    stallAfter: (req) => hooks.stallAfter?.(req),
   });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...ARGS, ...args] });
   return {
@@ -120,7 +121,8 @@ export async function launch({ isolate = true, args = [] } = {}) {
     requests,
     /**
      * `hooks.beforeServe = async (req) => …` runs before each response (to slow one down);
-     * `hooks.dropAfter = (req) => bytes | null` cuts a response off after that many bytes.
+     * `hooks.dropAfter = (req) => bytes | null` cuts a response off after that many bytes;
+     * `hooks.stallAfter = (req) => bytes | null` sends that many and then nothing more.
      */
     hooks,
     async newPage(query = '?model=tiny-t5') {

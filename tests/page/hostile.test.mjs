@@ -232,3 +232,32 @@ test('a connection dropped mid-download resumes where it broke off; one that kee
   assert.deepEqual(problems.filter((p) => !/ERR_|Failed to load resource/.test(p)), []);
   await context.close();
 });
+
+test('a download shows bytes of total per file and can be aborted mid-file; nothing half-written is cached', async () => {
+  const seen = h.requests.length;
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  // The weights stall after 300 kB (the first time), so Cancel catches them mid-file.
+  let stalled = 0;
+  h.hooks.stallAfter = (req) => (req.url === '/fixtures/tiny-t5/model.safetensors' && stalled++ === 0 ? 300_000 : null);
+  await paste(page, ARTICLE.slice(0, 800));
+  await c.summarize.click();
+  const downloads = page.getByRole('list', { name: 'Downloads' });
+  await page.waitForFunction(() => /model\.safetensors: 0\.30 MB of 0\.8\d MB$/m.test(document.getElementById('downloads').innerText));
+  const rows = (await downloads.getByRole('listitem').allTextContents()).sort();
+  assert.deepEqual(rows.map((r) => r.replace(/[\d.]+ MB/g, 'N MB')), ['config.json: N MB of N MB ✓', 'model.safetensors: N MB of N MB', 'tokenizer.json: N MB of N MB ✓']);
+  await c.cancel.click();
+  const cancelled = await outcome(page, 10_000);
+  assert.equal(cancelled.status, 'Cancelled.');
+  assert.ok(await downloads.isHidden(), 'the list goes when the download does');
+  const cachedNow = await page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));
+  assert.ok(!cachedNow.includes('/fixtures/tiny-t5/model.safetensors'), cachedNow.join(' '));
+  assert.equal(stalled, 1);
+  h.hooks.stallAfter = null;
+  await c.summarize.click();
+  const o = await outcome(page);
+  assert.match(o.status, /^Done: /, o.error);
+  assert.equal(h.requests.slice(seen).filter((u) => u === '/fixtures/tiny-t5/model.safetensors').length, 2, 'the weights were downloaded again, whole');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
