@@ -109,7 +109,11 @@ export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1'
       if (req.method === 'HEAD') return res.end();
       // Tests hold a response after some bytes, as a stalled connection would, until the client goes.
       const held = stallAfter?.(req);
-      if (held != null) return fs.createReadStream(file, { start, end: start + held - 1 }).pipe(res, { end: false });
+      if (held != null) {
+        if (held > 0) fs.createReadStream(file, { start, end: start + held - 1 }).pipe(res, { end: false });
+        else res.flushHeaders();
+        return;
+      }
       // Tests cut a response off after some bytes, as a dropped connection would.
       const cut = dropAfter?.(req);
       if (cut == null) return fs.createReadStream(file, { start }).pipe(res);

@@ -80,9 +80,10 @@ export async function clearCached() {
 /**
  * Fetches one file. Resolves to { bytes: Uint8Array, cached: boolean, cacheError?: string }.
  * onProgress({ file, loaded, total }) is called as bytes arrive (total is null when unknown).
- * `cacheAs`: the URL to keep it under in the cache (default `url`).
+ * `cacheAs`: the URL to keep it under in the cache (default `url`); `stallSeconds`: how long a
+ * connection may send nothing before the download is resumed (default STALL_SECONDS).
  */
-export async function fetchFile(url, file, { onProgress = () => {}, signal, cacheAs = url } = {}) {
+export async function fetchFile(url, file, { onProgress = () => {}, signal, cacheAs = url, stallSeconds = STALL_SECONDS } = {}) {
   const cache = await openCache();
   const hit = cache ? await cache.match(cacheAs) : undefined;
   if (hit) {
@@ -92,9 +93,10 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal, cach
   }
   let response;
   try {
-    response = await fetch(url, { signal, credentials: 'omit' });
+    response = await fetchWithin(url, { signal, credentials: 'omit' }, stallSeconds);
   } catch (cause) {
     if (cause?.name === 'AbortError') throw cause;
+    if (cause?.stalled) throw new DownloadError(`${file}: no answer from ${url} within ${stallSeconds} s`, { file, url, cause });
     // The violation event is queued as a task; let it arrive before telling the two apart.
     await new Promise((r) => setTimeout(r, 0));
     if (refusedByPolicy.has(url) || refusedByPolicy.has(new URL(url).origin)) {
@@ -122,7 +124,7 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal, cach
     err.kind = 'too-large';
     throw err;
   }
-  const bytes = await readBody(response, { file, url, total, onProgress, signal });
+  const bytes = await readBody(response, { file, url, total, onProgress, signal, stallSeconds });
   const result = { bytes, cached: false };
   if (cache) {
     try {
@@ -138,12 +140,52 @@ export async function fetchFile(url, file, { onProgress = () => {}, signal, cach
 /** How often a download that broke off is resumed before giving up. */
 const RESUMES = 3;
 
+/** Seconds without a byte after which a download counts as broken off (and is resumed). */
+export const STALL_SECONDS = 30;
+
+/** fetch() that gives up when no response comes within `seconds` (the body is not limited by it). */
+async function fetchWithin(url, init, seconds) {
+  const controller = new AbortController();
+  const outer = init.signal;
+  if (outer?.aborted) controller.abort(outer.reason);
+  outer?.addEventListener('abort', () => controller.abort(outer.reason), { once: true });
+  let silent = false;
+  const timer = setTimeout(() => {
+    silent = true;
+    controller.abort();
+  }, seconds * 1000);
+  try {
+    return await fetch(url, { ...init, signal: controller.signal });
+  } catch (err) {
+    if (silent) throw Object.assign(new Error(`no answer for ${seconds} s`), { stalled: true });
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The next chunk of `reader`, or a rejection when none comes within `seconds`. */
+async function readWithin(reader, seconds) {
+  let timer;
+  const silent = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no data for ${seconds} s`), { stalled: true })), seconds * 1000);
+  });
+  try {
+    return await Promise.race([reader.read(), silent]);
+  } catch (err) {
+    if (err?.stalled) reader.cancel().catch(() => {});
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
- * Reads a response body with progress. When the connection drops, the download resumes where it
- * broke off (an HTTP Range request; a server that ignores ranges sends the whole file again),
- * up to RESUMES times with a growing pause.
+ * Reads a response body with progress. When the connection drops, or sends nothing for
+ * `stallSeconds`, the download resumes where it broke off (an HTTP Range request; a server that
+ * ignores ranges sends the whole file again), up to RESUMES times with a growing pause.
  */
-async function readBody(response, { file, url, total, onProgress, signal }) {
+async function readBody(response, { file, url, total, onProgress, signal, stallSeconds }) {
   let reader = response.body.getReader();
   let buffer = new Uint8Array(total ?? 1 << 20);
   let loaded = 0;
@@ -152,17 +194,18 @@ async function readBody(response, { file, url, total, onProgress, signal }) {
   for (;;) {
     let chunk;
     try {
-      chunk = await reader.read();
+      chunk = await readWithin(reader, stallSeconds);
     } catch (cause) {
       if (cause?.name === 'AbortError') throw cause;
       let resumed = null;
       while (!resumed && resumes < RESUMES) {
         resumes++;
         await new Promise((r) => setTimeout(r, 250 * resumes));
-        resumed = await resume(url, loaded, signal);
+        resumed = await resume(url, loaded, signal, stallSeconds);
       }
       if (!resumed) {
-        throw new DownloadError(`${file}: the download from ${url} broke off after ${loaded} bytes (resumed ${resumes} times)`, { file, url, cause });
+        const how = cause?.stalled ? `stalled (no data for ${stallSeconds} s)` : 'broke off';
+        throw new DownloadError(`${file}: the download from ${url} ${how} after ${loaded} bytes (resumed ${resumes} times)`, { file, url, cause });
       }
       if (resumed.status === 200) loaded = 0; // the server sent the whole file again
       reader = resumed.body.getReader();
@@ -192,9 +235,9 @@ async function readBody(response, { file, url, total, onProgress, signal }) {
 }
 
 /** The rest of `url` from byte `from` (206), or all of it (200), or null when that failed. */
-async function resume(url, from, signal) {
+async function resume(url, from, signal, stallSeconds) {
   try {
-    const r = await fetch(url, { signal, credentials: 'omit', headers: { Range: `bytes=${from}-` } });
+    const r = await fetchWithin(url, { signal, credentials: 'omit', headers: { Range: `bytes=${from}-` } }, stallSeconds);
     if (r.status === 206 && (r.headers.get('Content-Range') ?? '').startsWith(`bytes ${from}-`)) return r;
     if (r.status === 200) return r;
     r.body?.cancel().catch(() => {});

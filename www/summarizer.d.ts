@@ -228,6 +228,8 @@ export interface CreateOptions extends GenerationOptions {
    * (Chrome, Edge), the builds that use it (fused multiply-add, int8 dot products) run.
    */
   relaxedSimd?: boolean;
+  /** Seconds a download may send nothing before it is resumed (HTTP Range, up to 3 times); default 30. */
+  stallSeconds?: number;
   monitor?: (m: CreateMonitor) => void;
   signal?: AbortSignal;
 }

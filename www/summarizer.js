@@ -68,6 +68,7 @@ export class Summarizer {
   #onMetrics;
   #threads = true;
   #relaxedSimd = true;
+  #download = {};
   /** Model facts and defaults reported by the worker once loaded. */
   info = null;
   /** Per-file download facts of the last load: { file, bytes, cached, cacheError }. */
@@ -107,12 +108,19 @@ export class Summarizer {
    * off, or { sessionId, thresholds, database }), `onMetrics(records, storage)` (called with
    * every batch of metric records the worker logs), `threads` (false: always the single-thread
    * build; by default the threaded build runs when the page is cross-origin isolated),
-   * `relaxedSimd` (false: plain SIMD128 even where the browser has relaxed SIMD), and
+   * `relaxedSimd` (false: plain SIMD128 even where the browser has relaxed SIMD),
+   * `stallSeconds` (a download that sends nothing this long is resumed; default 30), and
    * defaults for every summarize call
    * (`maxNewTokens`, `minNewTokens`, `maxInputTokens`, `prefix`, `refine`).
    */
-  static async create({ model, monitor, signal, metrics, onMetrics, threads, relaxedSimd, ...defaults } = {}) {
+  static async create({ model, monitor, signal, metrics, onMetrics, threads, relaxedSimd, stallSeconds, ...defaults } = {}) {
     const s = new Summarizer(resolveModel(model), defaults);
+    if (stallSeconds !== undefined) {
+      if (!(typeof stallSeconds === 'number' && stallSeconds > 0 && Number.isFinite(stallSeconds))) {
+        throw Object.assign(new Error(`stallSeconds must be a positive number of seconds, not ${String(stallSeconds)}`), { kind: 'invalid-option' });
+      }
+      s.#download = { stallSeconds };
+    }
     s.#threads = threads !== false;
     s.#relaxedSimd = relaxedSimd !== false;
     s.#metrics = metrics === false ? false : { ...(metrics ?? {}) };
@@ -306,7 +314,7 @@ export class Summarizer {
         }),
       );
     };
-    const loaded = await this.#request({ type: 'load', model: this.#model, metrics: this.#metrics }, { signal, onEvent: report });
+    const loaded = await this.#request({ type: 'load', model: this.#model, metrics: this.#metrics, download: this.#download }, { signal, onEvent: report });
     this.info = loaded.info;
     this.identity = loaded.identity;
     this.storage = loaded.storage;

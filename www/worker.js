@@ -2,8 +2,9 @@
 // performance, and reports progress. All heavy work happens here so the page never freezes.
 //
 // Protocol (every message carries the request `id`):
-//   page → worker  { type: 'load', model, metrics }     model as resolved by models.js; metrics:
-//                                                       false, or { sessionId, thresholds, database }
+//   page → worker  { type: 'load', model, metrics, download }   model as resolved by models.js; metrics:
+//                                                       false, or { sessionId, thresholds, database };
+//                                                       download: { stallSeconds }
 //                  { type: 'summarize', text, options }
 //                  { type: 'thresholds', thresholds }
 //   worker → page  { type: 'progress', phase: 'download' | 'load', file?, loaded?, total? }
@@ -207,7 +208,7 @@ async function readLocal(blob, file, onProgress) {
   return { bytes, cached: false, local: true };
 }
 
-async function load(id, model, metrics) {
+async function load(id, model, metrics, download) {
   if (summarizer) {
     summarizer.free();
     summarizer = null;
@@ -223,7 +224,7 @@ async function load(id, model, metrics) {
         const onProgress = (p) => post(id, { type: 'progress', phase: 'download', ...p });
         const r = model.blobs
           ? await readLocal(model.blobs[key], model.files[key], onProgress)
-          : await fetchFile(model.urls[key], model.files[key], { onProgress });
+          : await fetchFile(model.urls[key], model.files[key], { onProgress, stallSeconds: download?.stallSeconds });
         return { ...r, fetchSeconds: (performance.now() - t0) / 1000 };
       }),
     );
@@ -337,7 +338,7 @@ self.onmessage = async ({ data }) => {
   const { id, type } = data;
   try {
     await ready;
-    if (type === 'load') await load(id, data.model, data.metrics);
+    if (type === 'load') await load(id, data.model, data.metrics, data.download);
     else if (type === 'summarize') await summarize(id, data.text, data.options);
     else if (type === 'thresholds') {
       logger?.set_thresholds(data.thresholds ?? {});

@@ -261,3 +261,43 @@ test('a download shows bytes of total per file and can be aborted mid-file; noth
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('a download that stalls is resumed after stallSeconds; one that keeps stalling gives up clearly', { timeout: 60_000 }, async () => {
+  const { page, context, problems } = await h.newPage('');
+  // The weights send 300 kB and then nothing: the first time only, then every time.
+  let stalls = 0;
+  h.hooks.stallAfter = (req) => (req.url === '/fixtures/tiny-t5/model.safetensors' && stalls++ === 0 ? 300_000 : null);
+  const create = (options) =>
+    page.evaluate(async (o) => {
+      const { Summarizer } = await import('./summarizer.js');
+      try {
+        const s = await Summarizer.create({ model: 'tiny-t5', metrics: false, ...o });
+        const out = { summary: await s.summarize('The council met on Tuesday and voted to fund the new library.', { maxNewTokens: 5 }) };
+        s.destroy();
+        return out;
+      } catch (e) {
+        return { error: e.message, kind: e.kind };
+      }
+    }, options);
+  const once = await create({ stallSeconds: 1 });
+  assert.ok(once.summary?.length > 0, JSON.stringify(once));
+  assert.equal(stalls, 2, 'stalled once, then resumed');
+  // Every response stalls: after three resumes, a message that says so. Nothing is cached.
+  await page.evaluate(() => caches.delete('t5-summarizer-models-v1'));
+  h.hooks.stallAfter = (req) => (req.url === '/fixtures/tiny-t5/model.safetensors' ? (req.headers.range ? 0 : 300_000) : null);
+  const never = await create({ stallSeconds: 1 });
+  assert.equal(never.kind, 'download');
+  assert.match(never.error, /^model\.safetensors: the download from http:\/\/[\w.:]+\/fixtures\/tiny-t5\/model\.safetensors stalled \(no data for 1 s\) after 300000 bytes \(resumed 3 times\)$/);
+  const left = await page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));
+  assert.ok(!left.includes('/fixtures/tiny-t5/model.safetensors'), left.join(' '));
+  h.hooks.stallAfter = null;
+  // A server that never answers at all.
+  h.hooks.beforeServe = (req) => (req.url === '/fixtures/tiny-t5/model.safetensors' ? new Promise(() => {}) : null);
+  const mute = await create({ stallSeconds: 1 });
+  assert.match(mute.error ?? '', /^model\.safetensors: no answer from http:\/\/[\w.:]+\/fixtures\/tiny-t5\/model\.safetensors within 1 s$/);
+  h.hooks.beforeServe = null;
+  assert.equal((await create({ stallSeconds: 0 })).kind, 'invalid-option');
+  assert.ok((await create({})).summary?.length > 0, 'the next load works');
+  assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), []);
+  await context.close();
+});
