@@ -535,8 +535,8 @@ async function summarize() {
     if (err?.name === 'AbortError') {
       setStatus('Cancelled.');
     } else {
-      if (err?.kind === 'crash' || err?.kind === 'out-of-memory' || err?.kind === 'worker') {
-        // The worker died with its logger: record the crash from the page.
+      if (err?.fatal) {
+        // The worker died with its logger (a trap, out of memory, a failed worker): record it from the page.
         (await metricsLogger())?.log_error(err, { stage: 'worker', kind: err.kind, model: ui.model.value });
       }
       setStatus('');

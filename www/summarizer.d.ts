@@ -255,6 +255,7 @@ export interface ModelInfo {
 /** Errors thrown by the API carry a machine-readable kind. */
 export interface SummarizerError extends Error {
   kind: 'download' | 'model-file' | 'integrity' | 'empty-input' | 'invalid-option' | 'tokenizer' | 'compute' | 'crash' | 'out-of-memory' | 'worker' | string;
+  /** The worker was lost (a trap, out of memory, a failed worker) and has been restarted. */
   fatal?: boolean;
 }
 

@@ -244,7 +244,7 @@ export class Summarizer {
     };
     worker.onerror = (e) => {
       e.preventDefault();
-      this.#restart(Object.assign(new Error(`The summarizer worker failed: ${e.message || 'it could not start'}`), { kind: 'worker' }));
+      this.#restart(Object.assign(new Error(`The summarizer worker failed: ${e.message || 'it could not start'}`), { kind: 'worker', fatal: true }));
     };
     this.#worker = worker;
   }

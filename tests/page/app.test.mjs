@@ -2,7 +2,7 @@
 // fixture model. Each test checks what a person sees, by the controls' accessible names.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, controls, ARTICLE } from './harness.mjs';
+import { launch, controls, paste, setLimits, waitForOutcome, ARTICLE } from './harness.mjs';
 
 let h;
 before(async () => {
@@ -14,35 +14,16 @@ after(async () => {
 
 const DONE = /^Done: /;
 
-async function openSettings(page) {
-  const details = page.locator('#settings');
-  if (!(await details.evaluate((d) => d.open))) await page.getByText('Generation settings').click();
-}
-
 async function summarize(page, text, { maxNew = '12', maxInput = '64' } = {}) {
   const c = controls(page);
-  await openSettings(page);
-  await c.maxNew.fill(maxNew);
-  await c.maxInput.fill(maxInput);
+  await setLimits(page, { maxNew, maxInput });
   if (text.length > 100_000) {
-    // As a paste would: typing a megabyte key by key through the test driver takes minutes.
-    await c.text.evaluate((el, t) => {
-      el.value = t;
-      el.dispatchEvent(new Event('input', { bubbles: true }));
-    }, text);
+    await paste(page, text); // typing a megabyte key by key through the test driver takes minutes
   } else {
     await c.text.fill(text);
   }
   await c.summarize.click();
   return c;
-}
-
-async function waitForOutcome(page, timeout = 120_000) {
-  await page.waitForFunction(
-    () => /^(Done|Cancelled)/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
-    null,
-    { timeout },
-  );
 }
 
 test('summarizes a multi-chunk text with the fixture model, streaming chunk by chunk', async () => {

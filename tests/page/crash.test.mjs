@@ -5,7 +5,7 @@
 // The page must say what happened, keep the text, restart the worker and summarize again.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, controls, summarizeText, ARTICLE } from './harness.mjs';
+import { launch, controls, setLimits, summarizeText, ARTICLE } from './harness.mjs';
 
 // 384 pages of 64 KiB. Measured with this build: the model loads and the search starts from
 // about 200 pages up, and it runs to the end from about 800.
@@ -23,11 +23,9 @@ test('out of memory mid-generation: a clear message, the text kept, the worker r
   const { page, context, problems } = await h.newPage('?model=tiny-t5&threads=0');
   const c = controls(page);
   const text = ARTICLE.slice(0, 3000);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('1024');
+  await setLimits(page, { maxNew: '1024', maxInput: '512' });
   await page.getByLabel('Min new tokens').fill('1024');
   await c.numBeams.fill('16');
-  await c.maxInput.fill('512');
   await c.text.fill(text);
   await c.summarize.click();
   // Tokens stream first: the crash comes in the middle of generation.

@@ -163,29 +163,40 @@ export function controls(page) {
   };
 }
 
-/**
- * Puts `text` in the box (as a paste), sets the per-chunk limits, clicks Summarize and waits
- * until the run ends ("Done…", or an error shown). Resolves to what the page then shows:
- * { status, error, summary }.
- */
-export async function summarizeText(page, text, { maxNew = '8', maxInput = '64', timeout = 120_000 } = {}) {
+/** Opens the generation settings (if closed) and sets the per-chunk token limits. */
+export async function setLimits(page, { maxNew, maxInput }) {
   const c = controls(page);
   if (!(await page.locator('#settings').evaluate((d) => d.open))) await page.getByText('Generation settings').click();
   await c.maxNew.fill(maxNew);
   await c.maxInput.fill(maxInput);
-  await c.text.evaluate((el, t) => {
+}
+
+/** Sets the box as a paste would (typing megabytes through the driver takes minutes). */
+export async function paste(page, text) {
+  await controls(page).text.evaluate((el, t) => {
     el.value = t;
     el.dispatchEvent(new Event('input', { bubbles: true }));
   }, text);
-  await c.summarize.click();
+}
+
+/** Waits until the run ends ("Done…", "Cancelled.", or an error shown): { status, error }. */
+export async function waitForOutcome(page, timeout = 120_000) {
   await page.waitForFunction(
-    () => /^Done/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
+    () => /^(Done|Cancelled)/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
     null,
     { timeout },
   );
-  return {
-    status: await c.status.textContent(),
-    error: await page.locator('#error').textContent(),
-    summary: (await c.summary.textContent()).trim(),
-  };
+  return { status: await page.locator('#status').textContent(), error: await page.locator('#error').textContent() };
+}
+
+/**
+ * Puts `text` in the box (as a paste), sets the per-chunk limits, clicks Summarize and waits
+ * until the run ends. Resolves to what the page then shows: { status, error, summary }.
+ */
+export async function summarizeText(page, text, { maxNew = '8', maxInput = '64', timeout = 120_000 } = {}) {
+  await setLimits(page, { maxNew, maxInput });
+  await paste(page, text);
+  await controls(page).summarize.click();
+  const outcome = await waitForOutcome(page, timeout);
+  return { ...outcome, summary: (await controls(page).summary.textContent()).trim() };
 }

@@ -2,7 +2,7 @@
 // was, nothing in it runs, and the next summarize works.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, controls, ARTICLE } from './harness.mjs';
+import { launch, controls, paste, setLimits, waitForOutcome, ARTICLE } from './harness.mjs';
 
 let h;
 before(async () => {
@@ -11,23 +11,6 @@ before(async () => {
 after(async () => {
   await h?.close();
 });
-
-/** Sets the box as a paste would (typing megabytes through the driver takes minutes). */
-async function paste(page, text) {
-  await controls(page).text.evaluate((el, t) => {
-    el.value = t;
-    el.dispatchEvent(new Event('input', { bubbles: true }));
-  }, text);
-}
-
-async function outcome(page, timeout = 120_000) {
-  await page.waitForFunction(
-    () => /^(Done|Cancelled)/.test(document.getElementById('status').textContent) || !document.getElementById('error').hidden,
-    null,
-    { timeout },
-  );
-  return { status: await page.locator('#status').textContent(), error: await page.locator('#error').textContent() };
-}
 
 // A deterministic byte soup: control characters, NULs, invalid-looking sequences as code units.
 let seed = 7;
@@ -44,13 +27,11 @@ const CASES = [
 test('hostile texts: a summary or a clear message, the text kept, nothing executed, the next run works', async () => {
   const { page, context, problems } = await h.newPage('?model=tiny-t5');
   const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
+  await setLimits(page, { maxNew: '8', maxInput: '64' });
   for (const [name, text] of CASES) {
     await paste(page, text);
     await c.summarize.click();
-    const o = await outcome(page);
+    const o = await waitForOutcome(page);
     assert.match(o.status, /^Done: /, `${name}: ${o.error}`);
     assert.equal(o.error, '', name);
     assert.equal(await c.text.inputValue(), text, `${name}: the text in the box changed`);
@@ -67,9 +48,7 @@ test('hostile texts: a summary or a clear message, the text kept, nothing execut
 test('a 5 MB text is chunked with progress, can be cancelled, and is kept whole', async () => {
   const { page, context, problems } = await h.newPage('?model=tiny-t5');
   const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('256');
+  await setLimits(page, { maxNew: '8', maxInput: '256' });
   const text = ARTICLE.repeat(Math.ceil(5_000_000 / ARTICLE.length)).slice(0, 5_000_000);
   await paste(page, text);
   assert.match(await c.status.evaluate(() => document.getElementById('count').textContent), /5,000,000 characters/);
@@ -82,12 +61,12 @@ test('a 5 MB text is chunked with progress, can be cancelled, and is kept whole'
   await page.evaluate(() => document.getElementById('text').value.length);
   assert.ok(Date.now() - t0 < 5_000, 'the page froze');
   await c.cancel.click();
-  const o = await outcome(page, 10_000);
+  const o = await waitForOutcome(page, 10_000);
   assert.equal(o.status, 'Cancelled.');
   assert.equal((await c.text.inputValue()).length, text.length, 'the text was changed');
   await paste(page, ARTICLE.slice(0, 800));
   await c.summarize.click();
-  assert.match((await outcome(page)).status, /^Done: /);
+  assert.match((await waitForOutcome(page)).status, /^Done: /);
   assert.deepEqual(problems, []);
   await context.close();
 });
@@ -95,9 +74,7 @@ test('a 5 MB text is chunked with progress, can be cancelled, and is kept whole'
 test('two Summarize clicks in a row run once; Cancel while the model loads stops the load and the next run works', async () => {
   const { page, context, problems } = await h.newPage('?model=tiny-t5');
   const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
+  await setLimits(page, { maxNew: '8', maxInput: '64' });
   // The weights arrive 2 s late, so the first load is surely in progress when Cancel is clicked.
   let delayed = 0;
   h.hooks.beforeServe = async (req) => {
@@ -109,7 +86,7 @@ test('two Summarize clicks in a row run once; Cancel while the model loads stops
   for (let i = 0; i < 500 && !delayed; i++) await new Promise((r) => setTimeout(r, 20));
   assert.match(await c.status.textContent(), /^(Loading|Downloading)/);
   await c.cancel.click();
-  const cancelled = await outcome(page, 10_000);
+  const cancelled = await waitForOutcome(page, 10_000);
   assert.equal(cancelled.status, 'Cancelled.');
   assert.equal(cancelled.error, '');
   assert.ok(delayed >= 1, 'the weights request was not seen');
@@ -123,7 +100,7 @@ test('two Summarize clicks in a row run once; Cancel while the model loads stops
     );
   });
   await c.summarize.dblclick();
-  const o = await outcome(page);
+  const o = await waitForOutcome(page);
   assert.match(o.status, /^Done: /, o.error);
   await page.waitForTimeout(500);
   assert.equal(runs, 1, `${runs} runs for a double click`);
@@ -136,12 +113,10 @@ test('two Summarize clicks in a row run once; Cancel while the model loads stops
 test('a corrupt metrics record is skipped and reported; the other records are kept', async () => {
   const { page, context, problems } = await h.newPage('?model=tiny-t5');
   const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
+  await setLimits(page, { maxNew: '8', maxInput: '64' });
   await paste(page, ARTICLE.slice(0, 800));
   await c.summarize.click();
-  assert.match((await outcome(page)).status, /^Done: /);
+  assert.match((await waitForOutcome(page)).status, /^Done: /);
   await page.getByText('Performance dashboard').click();
   await page.waitForFunction(() => /^\d[\d,]* performance records/.test(document.getElementById('metrics-status').textContent));
   const count = Number((await page.locator('#metrics-status').textContent()).match(/^([\d,]+)/)[1].replaceAll(',', ''));
@@ -178,9 +153,7 @@ test('full storage: the model still runs, the page says it could not be cached, 
   const cdp = await context.newCDPSession(page);
   await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(h.server.url).origin, quotaSize: 100_000 });
   const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
+  await setLimits(page, { maxNew: '8', maxInput: '64' });
   await paste(page, ARTICLE.slice(0, 800));
   await c.summarize.click();
   // The notice shows while the summary is still being made.
@@ -197,9 +170,7 @@ test('full storage: the model still runs, the page says it could not be cached, 
 test('a connection dropped mid-download resumes where it broke off; one that keeps dropping gives up clearly', async () => {
   const { page, context, problems } = await h.newPage('?model=tiny-t5');
   const c = controls(page);
-  await page.getByText('Generation settings').click();
-  await c.maxNew.fill('8');
-  await c.maxInput.fill('64');
+  await setLimits(page, { maxNew: '8', maxInput: '64' });
   const weights = [];
   h.hooks.beforeServe = (req) => {
     if (req.url === '/fixtures/tiny-t5/model.safetensors') weights.push(req.headers.range ?? 'whole');
@@ -208,7 +179,7 @@ test('a connection dropped mid-download resumes where it broke off; one that kee
   h.hooks.dropAfter = (req) => (req.url === '/fixtures/tiny-t5/model.safetensors' && weights.length === 1 ? 300_000 : null);
   await paste(page, ARTICLE.slice(0, 800));
   await c.summarize.click();
-  const o = await outcome(page);
+  const o = await waitForOutcome(page);
   // The stitched file passed the model's SHA-256 check, so it is byte for byte the original.
   assert.match(o.status, /^Done: /, o.error);
   assert.equal(weights.length, 2, weights.join(', '));
@@ -221,13 +192,13 @@ test('a connection dropped mid-download resumes where it broke off; one that kee
   h.hooks.beforeServe = null;
   h.hooks.dropAfter = (req) => (req.url === '/fixtures/tiny-flan-t5/model-q8_0.gguf' ? 50_000 : null);
   await c.summarize.click();
-  const failed = await outcome(page);
+  const failed = await waitForOutcome(page);
   assert.match(failed.error, /^model-q8_0\.gguf: the download from http:\/\/localhost:\d+\/fixtures\/tiny-flan-t5\/model-q8_0\.gguf broke off after \d+ bytes \(resumed 3 times\)$/);
   const cached = await page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));
   assert.ok(!cached.includes('/fixtures/tiny-flan-t5/model-q8_0.gguf'), cached.join(' '));
   h.hooks.dropAfter = null;
   await c.summarize.click();
-  assert.match((await outcome(page)).status, /^Done: /);
+  assert.match((await waitForOutcome(page)).status, /^Done: /);
   assert.equal(await c.text.inputValue(), ARTICLE.slice(0, 800));
   assert.deepEqual(problems.filter((p) => !/ERR_|Failed to load resource/.test(p)), []);
   await context.close();
@@ -247,7 +218,7 @@ test('a download shows bytes of total per file and can be aborted mid-file; noth
   const rows = (await downloads.getByRole('listitem').allTextContents()).sort();
   assert.deepEqual(rows.map((r) => r.replace(/[\d.]+ MB/g, 'N MB')), ['config.json: N MB of N MB ✓', 'model.safetensors: N MB of N MB', 'tokenizer.json: N MB of N MB ✓']);
   await c.cancel.click();
-  const cancelled = await outcome(page, 10_000);
+  const cancelled = await waitForOutcome(page, 10_000);
   assert.equal(cancelled.status, 'Cancelled.');
   assert.ok(await downloads.isHidden(), 'the list goes when the download does');
   const cachedNow = await page.evaluate(async () => (await (await caches.open('t5-summarizer-models-v1')).keys()).map((r) => new URL(r.url).pathname));
@@ -255,7 +226,7 @@ test('a download shows bytes of total per file and can be aborted mid-file; noth
   assert.equal(stalled, 1);
   h.hooks.stallAfter = null;
   await c.summarize.click();
-  const o = await outcome(page);
+  const o = await waitForOutcome(page);
   assert.match(o.status, /^Done: /, o.error);
   assert.equal(h.requests.slice(seen).filter((u) => u === '/fixtures/tiny-t5/model.safetensors').length, 2, 'the weights were downloaded again, whole');
   assert.deepEqual(problems, []);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { launch, controls, ARTICLE, ROOT, FIXTURES } from './harness.mjs';
+import { launch, controls, setLimits, ARTICLE, ROOT, FIXTURES } from './harness.mjs';
 
 let h;
 before(async () => {
@@ -25,9 +25,7 @@ const LOG_LINE = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d - model_performance_logger - (
 
 async function summarize(page, text = ARTICLE) {
   const c = controls(page);
-  if (!(await page.locator('#settings').evaluate((d) => d.open))) await page.getByText('Generation settings').click();
-  await c.maxNew.fill('12');
-  await c.maxInput.fill('64');
+  await setLimits(page, { maxNew: '12', maxInput: '64' });
   await c.text.fill(text);
   await c.summarize.click();
   await page.waitForFunction(
