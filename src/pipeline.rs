@@ -11,7 +11,7 @@ use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
 use crate::generation::{generate, EarlyStopping, Flow, GenerationConfig, StepDecoder};
-use crate::metrics::{default_clock, ChunkTimings, Clock, PassTimings, RunTimings, Span};
+use crate::metrics::{default_clock, profile, ChunkTimings, Clock, PassTimings, RunTimings, Span};
 use crate::model::{ByteSource, DecoderCache, T5Config, Weights, T5};
 use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
 
@@ -71,6 +71,8 @@ pub struct SummarizeOptions {
     pub seed: Option<u64>,
     /// Summarize the merged summary again while it exceeds one chunk (default true).
     pub refine: Option<bool>,
+    /// Return a per-stage profile of the run in [`Summary::profile`] (a diagnostic; default false).
+    pub profile: Option<bool>,
 }
 
 /// Progress reported while summarizing.
@@ -127,6 +129,9 @@ pub struct Summary {
     /// How long each stage took (not serialized: it differs from run to run).
     #[serde(skip)]
     pub timings: RunTimings,
+    /// Time per model and search stage, when the options asked for a profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Vec<profile::StageTotal>>,
 }
 
 /// A `tokenizers` tokenizer seen through the chunker's [`TokenSpans`].
@@ -375,7 +380,7 @@ impl Summarizer {
             }
             timings.token_ms.push(now - last);
             last = now;
-            on_step(hypothesis)
+            profile::stage("event", || on_step(hypothesis))
         });
         clock.measure("t5:decode", decode_start, last);
         out
@@ -390,6 +395,24 @@ impl Summarizer {
 
     /// Summarizes `text`, reporting progress to `on_event`; returning [`Flow::Stop`] cancels.
     pub fn summarize(
+        &self,
+        text: &str,
+        options: &SummarizeOptions,
+        on_event: &mut dyn FnMut(Event<'_>) -> Flow,
+    ) -> Result<Summary> {
+        if options.profile != Some(true) {
+            return self.summarize_unprofiled(text, options, on_event);
+        }
+        profile::start();
+        let out = self.summarize_unprofiled(text, options, on_event);
+        let stages = profile::finish();
+        out.map(|s| Summary {
+            profile: Some(stages),
+            ..s
+        })
+    }
+
+    fn summarize_unprofiled(
         &self,
         text: &str,
         options: &SummarizeOptions,
@@ -497,6 +520,7 @@ impl Summarizer {
                     text: merged,
                     passes,
                     timings,
+                    profile: None,
                 });
             }
             current = merged;

@@ -108,6 +108,70 @@ fn events_report_every_chunk_in_order_and_deltas_rebuild_the_summary() {
 }
 
 #[test]
+fn a_profile_counts_every_stage_of_every_step_and_only_when_asked() {
+    let s = FIXTURES[0].load();
+    let text = "The river rose after a week of rain. The bridge was closed.";
+    let greedy = SummarizeOptions {
+        num_beams: Some(1),
+        max_new_tokens: Some(7),
+        min_new_tokens: Some(7),
+        ..Default::default()
+    };
+    let plain = s.summarize(text, &greedy, &mut |_| Flow::Continue).unwrap();
+    assert!(plain.profile.is_none());
+    assert!(serde_json::to_value(&plain)
+        .unwrap()
+        .get("profile")
+        .is_none());
+
+    let opts = SummarizeOptions {
+        profile: Some(true),
+        ..greedy
+    };
+    let mut tokens = 0;
+    let summary = s
+        .summarize(text, &opts, &mut |e| {
+            if matches!(e, Event::Token { .. }) {
+                tokens += 1;
+            }
+            Flow::Continue
+        })
+        .unwrap();
+    assert_eq!(summary.passes[0].len(), 1);
+    assert_eq!(tokens, 7);
+    let stages = summary.profile.expect("a profile was asked for");
+    let calls = |name: &str| {
+        stages
+            .iter()
+            .find(|s| s.stage == name)
+            .unwrap_or_else(|| panic!("no stage {name} in {stages:?}"))
+            .calls
+    };
+    let layers = s.config().num_decoder_layers as u64;
+    assert_eq!(calls("encoder.attention"), s.config().num_layers as u64);
+    assert_eq!(calls("decoder.cross_kv"), 1);
+    for stage in [
+        "decoder.embed",
+        "decoder.lm_head",
+        "decoder.logits_out",
+        "search",
+        "event",
+    ] {
+        assert_eq!(calls(stage), 7, "{stage}");
+    }
+    for stage in [
+        "decoder.self_attention",
+        "decoder.cross_attention",
+        "decoder.feed_forward",
+    ] {
+        assert_eq!(calls(stage), 7 * layers, "{stage}");
+    }
+    assert!(stages.iter().all(|s| s.ms >= 0.0));
+    // The same tokens with and without the profile.
+    assert_eq!(summary.passes, plain.passes);
+}
+
+#[test]
 fn stopping_from_a_callback_cancels() {
     let s = FIXTURES[0].load();
     let mut seen = 0;

@@ -36,6 +36,8 @@ export interface GenerationOptions {
   prefix?: string;
   /** Summarize the merged chunk summaries again while they exceed one chunk (default true). */
   refine?: boolean;
+  /** Return a per-stage time profile of the run in `DetailedSummary.profile` (a diagnostic; default false). */
+  profile?: boolean;
   /** transformers' max_length (counts the decoder start token); maxNewTokens wins. */
   maxLength?: number;
   /** transformers' min_length (counts the decoder start token); minNewTokens wins. */
@@ -104,6 +106,9 @@ export interface DetailedSummary {
   /** Run id of this run's metric records (absent when metrics are off); the records follow
    * through `onMetrics` just after the summary. */
   runId?: string;
+  /** With `profile: true`: milliseconds and calls per stage (`encoder.attention`,
+   * `decoder.self_attention`, `decoder.lm_head`, `search`, `event`, …), in the order they first ran. */
+  profile?: { stage: string; ms: number; calls: number }[];
 }
 
 /** Alert limits: a breach adds an `alert` record. */

@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 use super::logits::{argmax, log_softmax, process, sample as draw, warp, Rng};
 use super::{EarlyStopping, GenerationConfig, StepDecoder};
 use crate::error::{Error, Result};
+use crate::metrics::profile;
 
 /// What a progress callback tells the search to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +48,15 @@ fn greedy_or_sample(
     while sequence.len() <= cfg.max_new_tokens {
         let last = *sequence.last().expect("the start token is there");
         let mut scores = decoder.step(&[last])?.swap_remove(0);
-        process(&mut scores, &sequence, cfg);
-        let token = if cfg.do_sample {
-            warp(&mut scores, cfg);
-            draw(&scores, &mut rng)
-        } else {
-            argmax(&scores)
-        };
+        let token = profile::stage("search", || {
+            process(&mut scores, &sequence, cfg);
+            if cfg.do_sample {
+                warp(&mut scores, cfg);
+                draw(&scores, &mut rng)
+            } else {
+                argmax(&scores)
+            }
+        });
         sequence.push(token);
         if on_step(&sequence[1..]) == Flow::Stop {
             return Err(Error::Cancelled);
@@ -153,11 +156,13 @@ fn beam_search(
     loop {
         let last: Vec<u32> = running.iter().map(|s| s[s.len() - 1]).collect();
         let mut rows = decoder.step(&last)?;
-        for (row, sequence) in rows.iter_mut().zip(&running) {
-            log_softmax(row);
-            process(row, sequence, cfg);
-        }
-        let candidates = top_candidates(&rows, &running_scores, keep);
+        let candidates = profile::stage("search", || {
+            for (row, sequence) in rows.iter_mut().zip(&running) {
+                log_softmax(row);
+                process(row, sequence, cfg);
+            }
+            top_candidates(&rows, &running_scores, keep)
+        });
         let hits: Vec<bool> = candidates
             .iter()
             .map(|c| cfg.is_eos(c.token) || cur_len + 1 >= max_length)
@@ -240,7 +245,7 @@ fn beam_search(
         if !(improvable && open && can_continue) {
             break;
         }
-        decoder.reorder(&sources)?;
+        profile::stage("search.reorder", || decoder.reorder(&sources))?;
     }
     let best = finished
         .into_iter()

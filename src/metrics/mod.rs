@@ -9,6 +9,7 @@ pub mod export;
 pub mod logger;
 pub mod logline;
 pub mod memory;
+pub mod profile;
 pub mod record;
 pub mod stats;
 pub mod summary;

@@ -14,6 +14,7 @@ use super::config::{Activation, T5Config};
 use super::kernels::{self, Linear, KERNELS_BY_DEFAULT};
 use super::weights::{Embedding, Weights};
 use crate::error::Result;
+use crate::metrics::profile;
 
 /// T5's layer norm: RMS normalization with a learned scale and no bias or mean.
 struct RmsNorm {
@@ -387,16 +388,20 @@ impl T5 {
         let mut xs = self.embed(input_ids)?;
         let bias = position_bias(self.encoder.bias_table(), &self.cfg, 0, s, s, true, false)?;
         for block in &self.encoder.blocks {
-            let h = block.self_norm.forward(&xs)?;
-            let attn = &block.self_attn;
-            let (q, k, v) = (
-                attn.heads(&h, &attn.q)?,
-                attn.heads(&h, &attn.k)?,
-                attn.heads(&h, &attn.v)?,
-            );
-            xs = (xs + attn.attend(&q, &k, &v, Some(&bias))?)?;
-            let h = block.ff_norm.forward(&xs)?;
-            xs = (&xs + block.ff.forward(&h, self.cfg.activation)?)?;
+            xs = profile::stage("encoder.attention", || -> Result<_> {
+                let h = block.self_norm.forward(&xs)?;
+                let attn = &block.self_attn;
+                let (q, k, v) = (
+                    attn.heads(&h, &attn.q)?,
+                    attn.heads(&h, &attn.k)?,
+                    attn.heads(&h, &attn.v)?,
+                );
+                Ok((&xs + attn.attend(&q, &k, &v, Some(&bias))?)?)
+            })?;
+            xs = profile::stage("encoder.feed_forward", || -> Result<_> {
+                let h = block.ff_norm.forward(&xs)?;
+                Ok((&xs + block.ff.forward(&h, self.cfg.activation)?)?)
+            })?;
         }
         self.encoder.final_norm.forward(&xs)
     }
@@ -408,18 +413,19 @@ impl T5 {
         } else {
             encoder_output.repeat((batch, 1, 1))?
         };
-        let cross_kv = self
-            .decoder
-            .blocks
-            .iter()
-            .map(|b| {
-                let (_, attn) = b
-                    .cross
-                    .as_ref()
-                    .expect("decoder blocks have cross attention");
-                Ok((attn.heads(&enc, &attn.k)?, attn.heads(&enc, &attn.v)?))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let cross_kv = profile::stage("decoder.cross_kv", || {
+            self.decoder
+                .blocks
+                .iter()
+                .map(|b| {
+                    let (_, attn) = b
+                        .cross
+                        .as_ref()
+                        .expect("decoder blocks have cross attention");
+                    Ok((attn.heads(&enc, &attn.k)?, attn.heads(&enc, &attn.v)?))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         Ok(DecoderCache {
             self_kv: vec![None; self.decoder.blocks.len()],
             cross_kv,
@@ -432,56 +438,68 @@ impl T5 {
     pub fn decode(&self, cache: &mut DecoderCache, tokens: &Tensor) -> Result<Tensor> {
         let t = tokens.dim(1)?;
         let start = cache.len;
-        let mut xs = self.embed(tokens)?;
-        let bias = position_bias(
-            self.decoder.bias_table(),
-            &self.cfg,
-            start,
-            t,
-            start + t,
-            false,
-            true,
-        )?;
+        let (mut xs, bias) = profile::stage("decoder.embed", || -> Result<_> {
+            let xs = self.embed(tokens)?;
+            let bias = position_bias(
+                self.decoder.bias_table(),
+                &self.cfg,
+                start,
+                t,
+                start + t,
+                false,
+                true,
+            )?;
+            Ok((xs, bias))
+        })?;
         for (i, block) in self.decoder.blocks.iter().enumerate() {
-            let h = block.self_norm.forward(&xs)?;
-            let attn = &block.self_attn;
-            let q = attn.heads(&h, &attn.q)?;
-            let (mut k, mut v) = (attn.heads(&h, &attn.k)?, attn.heads(&h, &attn.v)?);
-            if let Some((pk, pv)) = &cache.self_kv[i] {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
-            }
-            xs = (xs + attn.attend(&q, &k, &v, Some(&bias))?)?;
-            cache.self_kv[i] = Some((k, v));
-
-            let (norm, cross) = block
-                .cross
-                .as_ref()
-                .expect("decoder blocks have cross attention");
-            let h = norm.forward(&xs)?;
-            let q = cross.heads(&h, &cross.q)?;
-            let (ck, cv) = &cache.cross_kv[i];
-            xs = (&xs + cross.attend(&q, ck, cv, None)?)?;
-
-            let h = block.ff_norm.forward(&xs)?;
-            xs = (&xs + block.ff.forward(&h, self.cfg.activation)?)?;
+            xs = profile::stage("decoder.self_attention", || -> Result<_> {
+                let h = block.self_norm.forward(&xs)?;
+                let attn = &block.self_attn;
+                let q = attn.heads(&h, &attn.q)?;
+                let (mut k, mut v) = (attn.heads(&h, &attn.k)?, attn.heads(&h, &attn.v)?);
+                if let Some((pk, pv)) = &cache.self_kv[i] {
+                    k = Tensor::cat(&[pk, &k], 2)?;
+                    v = Tensor::cat(&[pv, &v], 2)?;
+                }
+                let out = (&xs + attn.attend(&q, &k, &v, Some(&bias))?)?;
+                cache.self_kv[i] = Some((k, v));
+                Ok(out)
+            })?;
+            xs = profile::stage("decoder.cross_attention", || -> Result<_> {
+                let (norm, cross) = block
+                    .cross
+                    .as_ref()
+                    .expect("decoder blocks have cross attention");
+                let h = norm.forward(&xs)?;
+                let q = cross.heads(&h, &cross.q)?;
+                let (ck, cv) = &cache.cross_kv[i];
+                Ok((&xs + cross.attend(&q, ck, cv, None)?)?)
+            })?;
+            xs = profile::stage("decoder.feed_forward", || -> Result<_> {
+                let h = block.ff_norm.forward(&xs)?;
+                Ok((&xs + block.ff.forward(&h, self.cfg.activation)?)?)
+            })?;
         }
         cache.len += t;
-        let mut xs = self.decoder.final_norm.forward(&xs)?;
-        if let Some(scale) = self.output_scale {
-            xs = (xs * scale)?;
-        }
-        self.lm_head.forward(&xs)
+        profile::stage("decoder.lm_head", || {
+            let mut xs = self.decoder.final_norm.forward(&xs)?;
+            if let Some(scale) = self.output_scale {
+                xs = (xs * scale)?;
+            }
+            self.lm_head.forward(&xs)
+        })
     }
 
     /// Logits of the last position of `decode`, one row per hypothesis.
     pub fn step(&self, cache: &mut DecoderCache, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
         let ids = Tensor::from_slice(tokens, (tokens.len(), 1), &self.device)?;
         let logits = self.decode(cache, &ids)?;
-        Ok(logits
-            .squeeze(1)?
-            .to_dtype(candle_core::DType::F32)?
-            .to_vec2()?)
+        profile::stage("decoder.logits_out", || {
+            Ok(logits
+                .squeeze(1)?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec2()?)
+        })
     }
 }
 

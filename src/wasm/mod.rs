@@ -397,6 +397,12 @@ impl WasmSummarizer {
         let (mut planned, mut done) = (0usize, 0usize);
         let mut callback_error = None;
         let mut forward = |event: Event<'_>| -> Flow {
+            // Counted for the error record even when nobody listens.
+            match &event {
+                Event::Planned { pass: 0, chunks } => planned = *chunks,
+                Event::ChunkDone { pass: 0, .. } => done += 1,
+                _ => {}
+            }
             let Some(f) = on_event.as_ref() else {
                 return Flow::Continue;
             };
@@ -404,11 +410,6 @@ impl WasmSummarizer {
             let set = |k: &str, v: JsValue| {
                 let _ = js_sys::Reflect::set(&obj, &k.into(), &v);
             };
-            match &event {
-                Event::Planned { pass: 0, chunks } => planned = *chunks,
-                Event::ChunkDone { pass: 0, .. } => done += 1,
-                _ => {}
-            }
             match event {
                 Event::Planned { pass, chunks } => {
                     set("type", "planned".into());

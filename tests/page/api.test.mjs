@@ -62,6 +62,29 @@ test('availability, create with download progress, summarize, streaming and dest
   await context.close();
 });
 
+test('profile: true says where the time went, stage by stage, and changes no token', async () => {
+  const { page, context, problems } = await h.newPage('');
+  const out = await page.evaluate(async () => {
+    const { Summarizer } = await import('./summarizer.js');
+    const s = await Summarizer.create({ model: 'tiny-t5' });
+    const text = 'The river rose after a week of rain. The bridge was closed for two days.';
+    const opts = { numBeams: 1, maxNewTokens: 6, minNewTokens: 6 };
+    const plain = await s.summarizeDetailed(text, opts);
+    const profiled = await s.summarizeDetailed(text, { ...opts, profile: true });
+    s.destroy();
+    return { plain, profiled };
+  });
+  assert.equal(out.plain.profile, undefined);
+  assert.deepEqual(out.profiled.passes, out.plain.passes);
+  const stages = Object.fromEntries(out.profiled.profile.map((s) => [s.stage, s]));
+  for (const name of ['decoder.lm_head', 'search', 'event']) assert.equal(stages[name]?.calls, 6, name);
+  assert.equal(stages['decoder.feed_forward'].calls, 6 * 2); // two decoder layers
+  assert.ok(out.profiled.profile.every((s) => s.ms >= 0 && s.ms < 60_000));
+  assert.ok(out.profiled.profile.some((s) => s.ms > 0), 'no stage took any time');
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test('a crash in the wasm instance is reported and the worker restarts', async () => {
   const { page, context, problems } = await h.newPage('');
   const out = await page.evaluate(async (text) => {
