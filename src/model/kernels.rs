@@ -55,9 +55,18 @@ impl Out {
     }
 }
 
-/// Multiply-adds below which a product is not worth splitting over threads.
+/// Multiply-adds below which a product (or a set of attention heads) is not worth splitting
+/// over threads. A fork-join on the wasm pool costs tens of microseconds (workers woken through
+/// `Atomics.notify`), about what a 512 × 512 q8_0 matrix-vector product takes on one thread; at
+/// 1 << 16 every product of a decoder step was split and two threads decoded slower than one.
+/// At 1 << 21 a decoder step splits only its LM head, and encoding (hundreds of rows) splits
+/// everything.
 #[cfg(feature = "threads")]
-const PARALLEL_MIN_WORK: usize = 1 << 16;
+const PARALLEL_MIN_WORK: usize = 1 << 21;
+
+/// Activation values below which quantizing them is not worth splitting over threads.
+#[cfg(feature = "threads")]
+const PARALLEL_MIN_QUANTIZE: usize = 1 << 16;
 
 /// Whether the kernels may split their work over the thread pool (threaded builds).
 #[cfg(feature = "threads")]
@@ -107,7 +116,7 @@ fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Syn
 fn map_rows<T: Send>(m: usize, work: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     #[cfg(feature = "threads")]
     {
-        if pool_threads() > 1 && work >= PARALLEL_MIN_WORK && m > 1 {
+        if pool_threads() > 1 && work >= PARALLEL_MIN_QUANTIZE && m > 1 {
             use rayon::prelude::*;
             return (0..m).into_par_iter().map(&f).collect();
         }
@@ -258,7 +267,7 @@ struct QuantizedRow {
     /// Relaxed-SIMD builds: each block's values split for `i32x4.relaxed_dot_i8x16_i7x16_add_s`,
     /// whose second operand must fit in 7 bits: `v = 2 · (hi − 64) + lo` with `hi = (v >> 1) + 64`
     /// (0..=127) in the block's first 32 bytes and `lo = v & 1` in the next 32.
-    #[cfg(target_feature = "relaxed-simd")]
+    #[cfg(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))]
     split: Vec<u8>,
 }
 
@@ -278,14 +287,14 @@ fn quantize_row_q8_0(x: &[f32]) -> QuantizedRow {
     }
     QuantizedRow {
         scales,
-        #[cfg(target_feature = "relaxed-simd")]
+        #[cfg(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))]
         split: split_for_relaxed_dot(&values),
         values,
     }
 }
 
 /// [`QuantizedRow::split`] of `values` (whole blocks of int8 values widened to int16).
-#[cfg(target_feature = "relaxed-simd")]
+#[cfg(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))]
 fn split_for_relaxed_dot(values: &[i16]) -> Vec<u8> {
     use core::arch::wasm32::*;
     let mut split = vec![0u8; values.len() * 2];
@@ -386,7 +395,7 @@ impl Q8_0Blocks {
         let scales = interleave(n, blocks, |j, b| {
             f16::from_le_bytes([w[at(j, b)], w[at(j, b) + 1]]).to_f32()
         });
-        let sums = if cfg!(target_feature = "relaxed-simd") {
+        let sums = if cfg!(all(target_feature = "relaxed-simd", feature = "relaxed-q8")) {
             interleave(n, blocks, |j, b| {
                 let values = &w[at(j, b) + 2..at(j, b) + Q8_0_BLOCK_BYTES];
                 128 * values.iter().map(|&v| v as i8 as i32).sum::<i32>()
@@ -526,7 +535,10 @@ fn tile_q8_0<const MR: usize>(
 /// at once.
 // Indexing `acc[r][c]` by both loop counters reads as the tile it is.
 #[allow(clippy::needless_range_loop)]
-#[cfg(all(target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+#[cfg(all(
+    target_feature = "simd128",
+    not(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))
+))]
 #[inline(always)]
 fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
@@ -601,7 +613,13 @@ fn lane_sums(s: [core::arch::wasm32::v128; 4]) -> core::arch::wasm32::v128 {
     )
 }
 
-/// The relaxed-SIMD tile: `i32x4.relaxed_dot_i8x16_i7x16_add_s` multiplies 16 int8 weights by
+/// The relaxed-SIMD tile, only with the `relaxed-q8` feature: through the public API in
+/// Chromium (`./build.sh bench --peer`) it decoded at 23.2 ms/token and encoded 489 tokens in
+/// 1.82 s where the plain tile took 16.9 ms and 1.29 s (this machine has no VNNI, and the split
+/// activations double the dot products), so relaxed builds run the plain tile for q8_0 and
+/// keep relaxed SIMD for the f32 multiply-adds.
+///
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` multiplies 16 int8 weights by
 /// 16 7-bit values and adds groups of four into an int32 accumulator (one instruction on machines
 /// with VNNI). Activation values do not fit in 7 bits, so each block uses their split
 /// ([`QuantizedRow::split`]): `Σ w·v = 2 · Σ w·hi + Σ w·lo − 128 · Σ w`, every term exact (no
@@ -609,7 +627,11 @@ fn lane_sums(s: [core::arch::wasm32::v128; 4]) -> core::arch::wasm32::v128 {
 /// as the plain tile's. `128 · Σ w` comes precomputed (`sums`, four rows side by side) and is
 /// subtracted after the same transpose; then the same scaling.
 #[allow(clippy::needless_range_loop)]
-#[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+#[cfg(all(
+    target_feature = "simd128",
+    target_feature = "relaxed-simd",
+    feature = "relaxed-q8"
+))]
 #[inline(always)]
 fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
@@ -884,6 +906,50 @@ fn softmax_in_place(row: &mut [f32]) {
         for x in &mut row[body..] {
             *x /= sum;
         }
+    }
+}
+
+/// The largest value of `row` and `Σ e^(x - max)` over it: what a log-softmax needs. Four lanes
+/// at a time with SIMD128 ([`exp_f32x4`]), else a plain loop (`f32::exp`).
+pub fn max_and_sum_exp(row: &[f32]) -> (f32, f32) {
+    #[cfg(target_feature = "simd128")]
+    {
+        use core::arch::wasm32::*;
+        let n = row.len();
+        let body = n - n % 4;
+        let p = row.as_ptr();
+        // SAFETY: vector loads cover i..i + 4 <= body <= n.
+        unsafe {
+            let mut m = f32x4_splat(f32::NEG_INFINITY);
+            for i in (0..body).step_by(4) {
+                m = f32x4_pmax(m, v128_load(p.add(i) as *const v128));
+            }
+            let mut max = f32x4_extract_lane::<0>(m)
+                .max(f32x4_extract_lane::<1>(m))
+                .max(f32x4_extract_lane::<2>(m).max(f32x4_extract_lane::<3>(m)));
+            for &x in &row[body..] {
+                max = max.max(x);
+            }
+            let mx = f32x4_splat(max);
+            let mut s = f32x4_splat(0.0);
+            for i in (0..body).step_by(4) {
+                s = f32x4_add(
+                    s,
+                    exp_f32x4(f32x4_sub(v128_load(p.add(i) as *const v128), mx)),
+                );
+            }
+            let mut sum = (f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<1>(s))
+                + (f32x4_extract_lane::<2>(s) + f32x4_extract_lane::<3>(s));
+            for &x in &row[body..] {
+                sum += (x - max).exp();
+            }
+            (max, sum)
+        }
+    }
+    #[cfg(not(target_feature = "simd128"))]
+    {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (max, row.iter().map(|&x| (x - max).exp()).sum())
     }
 }
 

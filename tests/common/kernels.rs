@@ -36,6 +36,9 @@ pub fn check_kernels() {
         (512, 8, 64),
         // Enough activations that threaded builds quantize them on the pool.
         (256, 12, 512),
+        // One row against an LM-head-sized matrix: the one product of a decoder step that
+        // threaded builds split over the pool.
+        (1, 4100, 512),
     ] {
         let x = Tensor::from_vec(values(m * k, 1 + m as u64), (1, m, k), &Device::Cpu).unwrap();
         let w = Tensor::from_vec(values(n * k, 7 + n as u64), (n, k), &Device::Cpu).unwrap();
@@ -168,6 +171,25 @@ pub fn check_attention() {
                 bias.is_some()
             );
         }
+    }
+    // The log-softmax's max and sum of exponentials, up to a vocabulary-sized row (the sum's
+    // f32 rounding grows with the length).
+    for len in [1, 3, 4, 37, 512, 32129] {
+        let mut row: Vec<f32> = values(len, 11 + len as u64)
+            .iter()
+            .map(|v| v * 40.0)
+            .collect();
+        if len > 2 {
+            row[1] = f32::NEG_INFINITY;
+        }
+        let max = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+        let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
+        let (got_max, got_sum) = kernels::max_and_sum_exp(&row);
+        assert_eq!(got_max, max, "max len={len}");
+        assert!(
+            (got_sum as f64 - sum).abs() <= 2e-5 * sum,
+            "sum of exponentials len={len}: {got_sum} vs {sum}"
+        );
     }
     // Softmax to a few ulp over a wide range of logits, masked entries exactly 0.
     for len in [1, 3, 4, 37, 512] {
