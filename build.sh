@@ -141,6 +141,9 @@ test_all() {
   cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
   CARGO_TARGET_DIR="$CARGO_TARGET_DIR-relaxed" RUSTFLAGS="$RELAXED_FLAGS" \
     cargo clippy --lib --tests --target wasm32-unknown-unknown -- -D warnings
+  # The relaxed int8-dot q8_0 tile, off by default (slower where measured), still compiles clean.
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR-relaxed" RUSTFLAGS="$RELAXED_FLAGS" \
+    cargo clippy --lib --target wasm32-unknown-unknown --features relaxed-q8 -- -D warnings
   cargo clippy --lib --target wasm32-unknown-unknown --features bench -- -D warnings
 
   say "Native tests"
@@ -193,11 +196,49 @@ bench() {
   done
 }
 
+# Side-by-side benchmark through the public APIs: ours (www/summarizer.js, the app's builds)
+# against transformers.js (npm, onnxruntime-web) on the same generated t5-small-shaped weights,
+# exported to ONNX (fp32, and q8 by onnxruntime's dynamic quantization) in a Python virtual
+# environment of its own (optimum-onnx wants transformers < 4.58). Extra arguments
+# (--rounds 3 --tokens 64 --only 'q8' --beam 0) go to tools/bench/peer-bench.mjs.
+# Writes bench-out/peer-t5-small.{json,txt}.
+PEER_VENV="$HOME/.cache/t5-summarizer/peer-venv"
+bench_peer() {
+  need_browser
+  need_node
+  build
+  (cd tests/page && npm ci --no-audit --no-fund --loglevel=error)
+  # onnxruntime-node's install script downloads binaries: the browser bench needs none of them.
+  (cd tools/bench/peer && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  local shape=t5-small models=bench-out/models
+  if [ ! -f "$models/$shape/model-q8_0.gguf" ]; then
+    say "Generating the random $shape model into $models/$shape"
+    cargo run --features bench --bin bench -- --shape "$shape" --out "$models" --models-only
+  fi
+  cp tests/fixtures/tiny-t5/tokenizer.json "$models/$shape/tokenizer.json"
+  if [ ! -x "$PEER_VENV/bin/python" ] || ! "$PEER_VENV/bin/python" -c 'import optimum.exporters.onnx, onnxruntime' 2>/dev/null; then
+    say "Installing the ONNX exporter into $PEER_VENV"
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    python3 -m venv "$PEER_VENV"
+    "$PEER_VENV/bin/pip" install -q "optimum==2.1.0" "optimum-onnx==0.1.0" "transformers==4.57.1" \
+      "torch==2.9.1" "onnx==1.19.1" "onnxruntime==1.23.2" safetensors
+  fi
+  if [ ! -f "bench-out/peer/$shape/onnx/decoder_model_merged_quantized.onnx" ] \
+    || [ "$models/$shape/model.safetensors" -nt "bench-out/peer/$shape/onnx/encoder_model.onnx" ]; then
+    say "Exporting $shape to ONNX for transformers.js (fp32 and q8)"
+    "$PEER_VENV/bin/python" tools/bench/export_onnx.py "$models/$shape" "bench-out/peer/$shape"
+  fi
+  say "Ours against transformers.js in headless Chromium"
+  node tools/bench/peer-bench.mjs --shape "$shape" --models "$models" --peer bench-out/peer "$@"
+}
+
 case "${1:-}" in
   build) build ;;
   serve) serve ;;
   test) test_all ;;
-  bench) shift; bench "$@" ;;
+  bench)
+    shift
+    if [ "${1:-}" = --peer ]; then shift; bench_peer "$@"; else bench "$@"; fi ;;
   fetch-model) shift; need_node; node tools/fetch-model.mjs "$@" ;;
-  *) echo "usage: ./build.sh build|serve|test|bench|fetch-model <repo id> [--quantize q8_0]" >&2; exit 2 ;;
+  *) echo "usage: ./build.sh build|serve|test|bench [--peer]|fetch-model <repo id> [--quantize q8_0]" >&2; exit 2 ;;
 esac

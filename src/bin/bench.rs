@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --features bench --bin bench -- [--shape t5-small|flan-t5-small]
 //!     [--lengths 128,256,512] [--steps 64] [--repeats 5] [--json out.json] [--out bench-out/models]
+//!     [--models-only]
 //! ```
 //! Writes the model (config.json, model.safetensors f32, model-q8_0.gguf, model-q4k.gguf) into
 //! `<out>/<shape>/` for the browser half (`tools/bench/wasm-bench.mjs`), then, for each system and
@@ -29,6 +30,8 @@ struct Args {
     repeats: usize,
     json: Option<String>,
     out: PathBuf,
+    /// Only write the model files (for `./build.sh bench --peer`).
+    models_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -39,6 +42,7 @@ fn parse_args() -> Result<Args, String> {
         repeats: 5,
         json: None,
         out: PathBuf::from("bench-out/models"),
+        models_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
             "--repeats" => a.repeats = value()?.parse().map_err(|_| "--repeats: a number")?,
             "--json" => a.json = Some(value()?),
             "--out" => a.out = PathBuf::from(value()?),
+            "--models-only" => a.models_only = true,
             other => return Err(format!("unknown argument '{other}'")),
         }
     }
@@ -124,6 +129,9 @@ fn run(args: &Args) -> Result<Vec<Row>, String> {
     let dir = args.out.join(&args.shape);
     eprintln!("writing a random {} into {} …", args.shape, dir.display());
     write_models(&shape, &dir)?;
+    if args.models_only {
+        return Ok(Vec::new());
+    }
     let config_json = shape.config_json();
     let start = Instant::now();
     let now_ms = || start.elapsed().as_secs_f64() * 1e3;
@@ -208,6 +216,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match run(&args) {
+        Ok(_) if args.models_only => std::process::ExitCode::SUCCESS,
         Ok(rows) => {
             print_table(&rows, &args.shape);
             if let Some(path) = &args.json {
