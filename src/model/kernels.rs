@@ -866,20 +866,10 @@ fn softmax_in_place(row: &mut [f32]) {
     use core::arch::wasm32::*;
     let n = row.len();
     let body = n - n % 4;
+    let mx = f32x4_splat(row_max(row));
     let p = row.as_mut_ptr();
     // SAFETY: vector loads and stores cover i..i + 4 <= body <= n.
     unsafe {
-        let mut m = f32x4_splat(f32::NEG_INFINITY);
-        for i in (0..body).step_by(4) {
-            m = f32x4_pmax(m, v128_load(p.add(i) as *const v128));
-        }
-        let mut max = f32x4_extract_lane::<0>(m)
-            .max(f32x4_extract_lane::<1>(m))
-            .max(f32x4_extract_lane::<2>(m).max(f32x4_extract_lane::<3>(m)));
-        for &x in &row[body..] {
-            max = max.max(x);
-        }
-        let mx = f32x4_splat(max);
         let mut s = f32x4_splat(0.0);
         for i in (0..body).step_by(4) {
             let e = exp_f32x4(f32x4_sub(v128_load(p.add(i) as *const v128), mx));
@@ -909,6 +899,25 @@ fn softmax_in_place(row: &mut [f32]) {
     }
 }
 
+/// The largest value of `row` (`-inf` for an empty one), four lanes at a time.
+#[cfg(target_feature = "simd128")]
+fn row_max(row: &[f32]) -> f32 {
+    use core::arch::wasm32::*;
+    let body = row.len() - row.len() % 4;
+    let mut m = f32x4_splat(f32::NEG_INFINITY);
+    for c in row[..body].chunks_exact(4) {
+        // SAFETY: `c` holds four f32 values.
+        m = f32x4_pmax(m, unsafe { v128_load(c.as_ptr() as *const v128) });
+    }
+    let mut max = f32x4_extract_lane::<0>(m)
+        .max(f32x4_extract_lane::<1>(m))
+        .max(f32x4_extract_lane::<2>(m).max(f32x4_extract_lane::<3>(m)));
+    for &x in &row[body..] {
+        max = max.max(x);
+    }
+    max
+}
+
 /// The largest value of `row` and `Σ e^(x - max)` over it: what a log-softmax needs. Four lanes
 /// at a time with SIMD128 ([`exp_f32x4`]), else a plain loop (`f32::exp`).
 pub fn max_and_sum_exp(row: &[f32]) -> (f32, f32) {
@@ -918,18 +927,9 @@ pub fn max_and_sum_exp(row: &[f32]) -> (f32, f32) {
         let n = row.len();
         let body = n - n % 4;
         let p = row.as_ptr();
+        let max = row_max(row);
         // SAFETY: vector loads cover i..i + 4 <= body <= n.
         unsafe {
-            let mut m = f32x4_splat(f32::NEG_INFINITY);
-            for i in (0..body).step_by(4) {
-                m = f32x4_pmax(m, v128_load(p.add(i) as *const v128));
-            }
-            let mut max = f32x4_extract_lane::<0>(m)
-                .max(f32x4_extract_lane::<1>(m))
-                .max(f32x4_extract_lane::<2>(m).max(f32x4_extract_lane::<3>(m)));
-            for &x in &row[body..] {
-                max = max.max(x);
-            }
             let mx = f32x4_splat(max);
             let mut s = f32x4_splat(0.0);
             for i in (0..body).step_by(4) {

@@ -123,6 +123,18 @@ fn max_diff(got: &Tensor, want: &Tensor) -> f32 {
 }
 
 /// Panics unless the attention kernel agrees with candle's ops (and softmax with an f64 one).
+/// `len` logits over a wide range, the second masked (`-inf`) when there are more than two.
+fn logit_row(len: usize, seed: u64) -> Vec<f32> {
+    let mut row: Vec<f32> = values(len, seed + len as u64)
+        .iter()
+        .map(|v| v * 40.0)
+        .collect();
+    if len > 2 {
+        row[1] = f32::NEG_INFINITY;
+    }
+    row
+}
+
 pub fn check_attention() {
     let dev = Device::Cpu;
     // (batch, heads, queries, keys, d_kv, bias batch, causal)
@@ -175,13 +187,7 @@ pub fn check_attention() {
     // The log-softmax's max and sum of exponentials, up to a vocabulary-sized row (the sum's
     // f32 rounding grows with the length).
     for len in [1, 3, 4, 37, 512, 32129] {
-        let mut row: Vec<f32> = values(len, 11 + len as u64)
-            .iter()
-            .map(|v| v * 40.0)
-            .collect();
-        if len > 2 {
-            row[1] = f32::NEG_INFINITY;
-        }
+        let row = logit_row(len, 11);
         let max = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
         let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
         let (got_max, got_sum) = kernels::max_and_sum_exp(&row);
@@ -193,13 +199,7 @@ pub fn check_attention() {
     }
     // Softmax to a few ulp over a wide range of logits, masked entries exactly 0.
     for len in [1, 3, 4, 37, 512] {
-        let mut row: Vec<f32> = values(len, 9 + len as u64)
-            .iter()
-            .map(|v| v * 40.0)
-            .collect();
-        if len > 2 {
-            row[1] = f32::NEG_INFINITY;
-        }
+        let mut row = logit_row(len, 9);
         // The differences rounded to f32 as every implementation rounds them; then only the
         // exponential and the division may differ.
         let max = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
