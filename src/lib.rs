@@ -20,7 +20,7 @@ pub mod text;
 pub mod wasm;
 
 pub use error::{Error, Result};
-pub use pipeline::{Event, ModelFiles, SummarizeOptions, Summarizer, Summary};
+pub use pipeline::{Event, LoadSettings, ModelFiles, SummarizeOptions, Summarizer, Summary};
 
 /// Every allocation is counted so memory figures in the metrics are measured, not estimated.
 #[global_allocator]

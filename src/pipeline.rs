@@ -33,6 +33,14 @@ pub struct ModelFiles<'a> {
     pub weights_name: &'a str,
 }
 
+/// How a model is built from its files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadSettings {
+    /// Linear layers converted to int8 rows with one scale each (`quantize: "int8"`), whatever
+    /// the file stores; see [`crate::model::kernels::Int8Rows`].
+    pub int8: bool,
+}
+
 /// Per-call settings; `None` fields take the model's defaults.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -177,6 +185,11 @@ pub struct Summarizer {
 impl Summarizer {
     /// Loads config, tokenizer and weights, checking that they fit together.
     pub fn load(files: &ModelFiles<'_>) -> Result<Self> {
+        Self::load_with(files, &LoadSettings::default())
+    }
+
+    /// [`Summarizer::load`] with `settings`.
+    pub fn load_with(files: &ModelFiles<'_>, settings: &LoadSettings) -> Result<Self> {
         let config = T5Config::from_json(files.config)?;
         let tokenizer = Tokenizer::from_bytes(files.tokenizer).map_err(|e| {
             Error::model_file("tokenizer.json", format!("not a valid tokenizer ({e})"))
@@ -192,7 +205,10 @@ impl Summarizer {
             ));
         }
         let device = Device::Cpu;
-        let weights = Weights::from_source(files.weights_name, files.weights, &device)?;
+        let mut weights = Weights::from_source(files.weights_name, files.weights, &device)?;
+        if settings.int8 {
+            weights = weights.convert_to_int8();
+        }
         let model = T5::load(&weights, &config, &device)?;
         let added_tokens = tokenizer
             .encode("", true)
@@ -204,7 +220,7 @@ impl Summarizer {
             added_tokens,
             clock: default_clock(),
             model_bytes: weights.loaded_bytes(),
-            weights_dtype: weights.stored_dtype().to_string(),
+            weights_dtype: weights.compute_dtype(),
         })
     }
 
@@ -213,7 +229,8 @@ impl Summarizer {
         self.model_bytes
     }
 
-    /// Precision of the weights file (`f32`, `f16`, `bf16`).
+    /// Precision of the weights file (`f32`, `f16`, `bf16`, `f32+q8_0`), followed by `→ int8`
+    /// when linear layers were converted.
     pub fn weights_dtype(&self) -> &str {
         &self.weights_dtype
     }

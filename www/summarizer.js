@@ -68,6 +68,7 @@ export class Summarizer {
   #onMetrics;
   #threads = true;
   #relaxedSimd = true;
+  #quantize = null;
   #download = {};
   /** Model facts and defaults reported by the worker once loaded. */
   info = null;
@@ -109,11 +110,13 @@ export class Summarizer {
    * every batch of metric records the worker logs), `threads` (false: always the single-thread
    * build; by default the threaded build runs when the page is cross-origin isolated),
    * `relaxedSimd` (false: plain SIMD128 even where the browser has relaxed SIMD),
-   * `stallSeconds` (a download that sends nothing this long is resumed; default 30), and
+   * `stallSeconds` (a download that sends nothing this long is resumed; default 30),
+   * `quantize` ('int8': linear layers converted at load to int8 rows with one scale each, the
+   * fastest format here, from any weights file), and
    * defaults for every summarize call
    * (`maxNewTokens`, `minNewTokens`, `maxInputTokens`, `prefix`, `refine`).
    */
-  static async create({ model, monitor, signal, metrics, onMetrics, threads, relaxedSimd, stallSeconds, ...defaults } = {}) {
+  static async create({ model, monitor, signal, metrics, onMetrics, threads, relaxedSimd, stallSeconds, quantize, ...defaults } = {}) {
     const s = new Summarizer(resolveModel(model), defaults);
     if (stallSeconds !== undefined) {
       if (!(typeof stallSeconds === 'number' && stallSeconds > 0 && Number.isFinite(stallSeconds))) {
@@ -121,6 +124,10 @@ export class Summarizer {
       }
       s.#download = { stallSeconds };
     }
+    if (quantize !== undefined && quantize !== null && quantize !== 'int8') {
+      throw Object.assign(new Error(`quantize must be 'int8' (or left out), not ${JSON.stringify(quantize)}`), { kind: 'invalid-option' });
+    }
+    s.#quantize = quantize ?? null;
     s.#threads = threads !== false;
     s.#relaxedSimd = relaxedSimd !== false;
     s.#metrics = metrics === false ? false : { ...(metrics ?? {}) };
@@ -314,7 +321,7 @@ export class Summarizer {
         }),
       );
     };
-    const loaded = await this.#request({ type: 'load', model: this.#model, metrics: this.#metrics, download: this.#download }, { signal, onEvent: report });
+    const loaded = await this.#request({ type: 'load', model: this.#model, metrics: this.#metrics, download: this.#download, quantize: this.#quantize }, { signal, onEvent: report });
     this.info = loaded.info;
     this.identity = loaded.identity;
     this.storage = loaded.storage;

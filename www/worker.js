@@ -2,9 +2,9 @@
 // performance, and reports progress. All heavy work happens here so the page never freezes.
 //
 // Protocol (every message carries the request `id`):
-//   page → worker  { type: 'load', model, metrics, download }   model as resolved by models.js; metrics:
+//   page → worker  { type: 'load', model, metrics, download, quantize }   model as resolved by models.js; metrics:
 //                                                       false, or { sessionId, thresholds, database };
-//                                                       download: { stallSeconds }
+//                                                       download: { stallSeconds }; quantize: 'int8' or null
 //                  { type: 'summarize', text, options }
 //                  { type: 'thresholds', thresholds }
 //   worker → page  { type: 'progress', phase: 'download' | 'load', file?, loaded?, total? }
@@ -208,7 +208,7 @@ async function readLocal(blob, file, onProgress) {
   return { bytes, cached: false, local: true };
 }
 
-async function load(id, model, metrics, download) {
+async function load(id, model, metrics, download, quantize) {
   if (summarizer) {
     summarizer.free();
     summarizer = null;
@@ -290,6 +290,7 @@ async function load(id, model, metrics, download) {
       files,
       startedAt,
       metrics: Boolean(logger),
+      quantize: quantize ?? null,
     });
   } catch (err) {
     if (logger) await report(id, logger.lastRecords);
@@ -338,7 +339,7 @@ self.onmessage = async ({ data }) => {
   const { id, type } = data;
   try {
     await ready;
-    if (type === 'load') await load(id, data.model, data.metrics, data.download);
+    if (type === 'load') await load(id, data.model, data.metrics, data.download, data.quantize);
     else if (type === 'summarize') await summarize(id, data.text, data.options);
     else if (type === 'thresholds') {
       logger?.set_thresholds(data.thresholds ?? {});

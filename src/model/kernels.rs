@@ -685,6 +685,379 @@ fn tile_q8_0<const MR: usize>(
     })
 }
 
+/// Linear-layer weights as int8 rows, each with one f32 scale (`amax / 127`, symmetric), made
+/// from f32 values when a model loads with `quantize: "int8"`. Products accumulate in int32 over
+/// the whole row and are scaled once, where q8_0 scales and converts every 32 values; with the
+/// activations quantized per row to 7 bits and a zero point (see [`Int8Activations`]) the
+/// relaxed-SIMD build runs them on `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 products per
+/// instruction) and the plain SIMD128 build on `i32x4.dot_i16x8_s`, both to the same integers.
+pub struct Int8Rows {
+    n: usize,
+    k: usize,
+    /// `k` rounded up to a multiple of 16; rows are zero-padded to it.
+    padded: usize,
+    /// `n` rows of `padded` values.
+    values: Vec<i8>,
+    /// Per row: its scale.
+    scales: Vec<f32>,
+    /// Per row: the sum of its values (what a zero point costs the product).
+    sums: Vec<i32>,
+}
+
+/// Activations and int8 rows are padded to a multiple of this many values.
+const INT8_STEP: usize = 16;
+
+impl Int8Rows {
+    /// Quantizes `w`, `n` rows of `k` values: per row, scale `amax / 127` and values
+    /// `round(w / scale)` (halves away from zero).
+    pub fn quantize(w: &[f32], n: usize, k: usize) -> Self {
+        assert!(w.len() >= n * k);
+        Self::from_rows(n, k, |j, row| row.copy_from_slice(&w[j * k..(j + 1) * k]))
+    }
+
+    /// Quantizes q8_0 blocks (`n` rows of `k / 32` blocks, as candle stores them) row by row:
+    /// only one row is ever held in f32.
+    pub fn from_q8_0(data: &[u8], n: usize, k: usize) -> Self {
+        assert!(k % Q8_0_BLOCK == 0);
+        let row_bytes = k / Q8_0_BLOCK * Q8_0_BLOCK_BYTES;
+        assert!(data.len() >= n * row_bytes);
+        Self::from_rows(n, k, |j, row| {
+            let blocks = data[j * row_bytes..(j + 1) * row_bytes].chunks_exact(Q8_0_BLOCK_BYTES);
+            for (block, out) in blocks.zip(row.chunks_exact_mut(Q8_0_BLOCK)) {
+                let d = f16::from_le_bytes([block[0], block[1]]).to_f32();
+                for (o, &v) in out.iter_mut().zip(&block[2..]) {
+                    *o = v as i8 as f32 * d;
+                }
+            }
+        })
+    }
+
+    /// `n` rows of `k`, each written into a buffer by `fill(row, buffer)` and quantized.
+    fn from_rows(n: usize, k: usize, mut fill: impl FnMut(usize, &mut [f32])) -> Self {
+        let padded = k.div_ceil(INT8_STEP) * INT8_STEP;
+        let mut values = vec![0i8; n * padded];
+        let mut scales = Vec::with_capacity(n);
+        let mut sums = Vec::with_capacity(n);
+        let mut row = vec![0f32; k];
+        for (j, out) in values.chunks_exact_mut(padded).enumerate() {
+            fill(j, &mut row);
+            let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+            let inv = 1.0 / scale;
+            for (o, v) in out.iter_mut().zip(&row) {
+                *o = (v * inv).round().clamp(-127.0, 127.0) as i8;
+            }
+            scales.push(scale);
+            sums.push(out.iter().map(|&v| v as i32).sum());
+        }
+        Int8Rows {
+            n,
+            k,
+            padded,
+            values,
+            scales,
+            sums,
+        }
+    }
+
+    /// `(rows, values per row)`.
+    pub fn dims(&self) -> (usize, usize) {
+        (self.n, self.k)
+    }
+
+    /// Bytes held (values, scales and sums).
+    pub fn bytes(&self) -> usize {
+        self.values.len() + 8 * self.n
+    }
+
+    /// The weights back in f32 (`value · scale`), `n` rows of `k`.
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(self.n * self.k);
+        for (row, &s) in self.values.chunks_exact(self.padded).zip(&self.scales) {
+            out.extend(row[..self.k].iter().map(|&v| v as f32 * s));
+        }
+        out
+    }
+}
+
+/// Activation rows quantized for [`matmul_int8`]: per row, `lo = min(0, min x)`,
+/// `hi = max(0, max x)`, scale `s = (hi − lo) / 127`, zero point `z = round(−lo / s)` and values
+/// `q = clamp(round(x / s) + z, 0, 127)`, so `x ≈ s · (q − z)` with zero exact. Seven bits
+/// because the relaxed int8 dot product takes its second operand as 7-bit; the product of a
+/// row with weight row `j` is then `s · s_j · (Σ w·q − z · Σ w)`.
+struct Int8Activations {
+    scales: Vec<f32>,
+    zeros: Vec<i32>,
+    /// `m` rows of `padded` values (zero-padded): bytes for the relaxed dot product, widened to
+    /// int16 for `i32x4.dot_i16x8_s` elsewhere.
+    #[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+    values: Vec<u8>,
+    #[cfg(not(all(target_feature = "simd128", target_feature = "relaxed-simd")))]
+    values: Vec<i16>,
+}
+
+/// The 7-bit activation value type of this build (see [`Int8Activations::values`]).
+#[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+type Act = u8;
+#[cfg(not(all(target_feature = "simd128", target_feature = "relaxed-simd")))]
+type Act = i16;
+
+/// The smallest and largest of `row` and 0.
+fn min_max(row: &[f32]) -> (f32, f32) {
+    #[cfg(target_feature = "simd128")]
+    {
+        use core::arch::wasm32::*;
+        let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        let chunks = row.chunks_exact(4);
+        let tail = chunks.remainder();
+        for c in chunks {
+            // SAFETY: a chunk holds 4 f32.
+            let v = unsafe { v128_load(c.as_ptr() as *const v128) };
+            lo = f32x4_pmin(lo, v);
+            hi = f32x4_pmax(hi, v);
+        }
+        let lanes = |v: v128, f: fn(f32, f32) -> f32| {
+            f(
+                f(f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v)),
+                f(f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)),
+            )
+        };
+        let (lo, hi) = (lanes(lo, f32::min), lanes(hi, f32::max));
+        tail.iter()
+            .fold((lo, hi), |(l, h), &v| (l.min(v), h.max(v)))
+    }
+    #[cfg(not(target_feature = "simd128"))]
+    row.iter()
+        .fold((0f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)))
+}
+
+/// One row of [`Int8Activations`]: returns `(scale, zero point)` and fills `out` (padded).
+fn quantize_activation_row(row: &[f32], out: &mut [Act]) -> (f32, i32) {
+    let (lo, hi) = min_max(row);
+    let scale = if hi > lo { (hi - lo) / 127.0 } else { 1.0 };
+    let inv = 1.0 / scale;
+    let zero = (-lo * inv).round().clamp(0.0, 127.0) as i32;
+    let (body, _) = out.split_at_mut(row.len());
+    #[cfg(target_feature = "simd128")]
+    {
+        use core::arch::wasm32::*;
+        // `round(v · inv)` with halves away from zero, as `f32::round`.
+        let round = |x: v128| {
+            let t = f32x4_trunc(x);
+            let half = f32x4_ge(f32x4_abs(f32x4_sub(x, t)), f32x4_splat(0.5));
+            let one = v128_or(f32x4_splat(1.0), v128_and(x, f32x4_splat(-0.0)));
+            i32x4_trunc_sat_f32x4(f32x4_add(t, v128_and(half, one)))
+        };
+        let (invs, zeros) = (f32x4_splat(inv), i32x4_splat(zero));
+        let q = |p: *const f32| {
+            // SAFETY (of the callers): `p` starts 4 f32 inside the row.
+            let v = unsafe { v128_load(p as *const v128) };
+            i32x4_add(round(f32x4_mul(v, invs)), zeros)
+        };
+        let n16 = row.len() / 16 * 16;
+        for i in (0..n16).step_by(16) {
+            let p = row[i..].as_ptr();
+            // SAFETY: 16 f32 from i < n16 are in the row; 16 outputs from i are in `body`.
+            unsafe {
+                let a = i16x8_narrow_i32x4(q(p), q(p.add(4)));
+                let b = i16x8_narrow_i32x4(q(p.add(8)), q(p.add(12)));
+                // Narrowing saturates to int16; the clamp keeps 0..=127.
+                let (a, b) = (
+                    i16x8_min(i16x8_max(a, i16x8_splat(0)), i16x8_splat(127)),
+                    i16x8_min(i16x8_max(b, i16x8_splat(0)), i16x8_splat(127)),
+                );
+                let o = body.as_mut_ptr().add(i);
+                #[cfg(target_feature = "relaxed-simd")]
+                v128_store(o as *mut v128, u8x16_narrow_i16x8(a, b));
+                #[cfg(not(target_feature = "relaxed-simd"))]
+                {
+                    v128_store(o as *mut v128, a);
+                    v128_store(o.add(8) as *mut v128, b);
+                }
+            }
+        }
+        for (o, v) in body[n16..].iter_mut().zip(&row[n16..]) {
+            *o = ((v * inv).round() as i32)
+                .saturating_add(zero)
+                .clamp(0, 127) as Act;
+        }
+    }
+    #[cfg(not(target_feature = "simd128"))]
+    for (o, v) in body.iter_mut().zip(row) {
+        *o = ((v * inv).round() as i32)
+            .saturating_add(zero)
+            .clamp(0, 127) as Act;
+    }
+    (scale, zero)
+}
+
+fn quantize_activations(x: &[f32], m: usize, k: usize) -> Int8Activations {
+    let padded = k.div_ceil(INT8_STEP) * INT8_STEP;
+    let mut values: Vec<Act> = vec![0; m * padded];
+    let rows = map_rows(m, m * k, |r| {
+        let mut out = vec![0 as Act; padded];
+        let sz = quantize_activation_row(&x[r * k..(r + 1) * k], &mut out);
+        (sz, out)
+    });
+    let mut scales = Vec::with_capacity(m);
+    let mut zeros = Vec::with_capacity(m);
+    for (r, ((s, z), out)) in rows.into_iter().enumerate() {
+        scales.push(s);
+        zeros.push(z);
+        values[r * padded..(r + 1) * padded].copy_from_slice(&out);
+    }
+    Int8Activations {
+        scales,
+        zeros,
+        values,
+    }
+}
+
+/// `y = x · wᵀ` for `m` rows of `x` (`k` values each) and int8 weights `w`: the activations
+/// are quantized per row (see [`Int8Activations`]), every product is an exact integer sum over
+/// the whole row, then scaled once.
+///
+/// Register-tiled like [`matmul_f32`]: two activation rows against four weight rows.
+pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
+    let (n, k, padded) = (w.n, w.k, w.padded);
+    assert!(x.len() >= m * k && y.len() >= m * n);
+    let a = quantize_activations(x, m, k);
+    let out = Out::new(y, m, n);
+    let row = |r: usize| &a.values[r * padded..(r + 1) * padded];
+    split_columns(n, m * n * k, |cols| {
+        for r0 in (0..m).step_by(ROW_CHUNK) {
+            let r1 = (r0 + ROW_CHUNK).min(m);
+            let mut j = cols.start;
+            while j + 4 <= cols.end {
+                let group = &w.values[j * padded..(j + 4) * padded];
+                let sums = &w.sums[j..j + 4];
+                let scales = &w.scales[j..j + 4];
+                let finish = |r: usize, dots: [i32; 4]| -> [f32; 4] {
+                    std::array::from_fn(|c| {
+                        (dots[c] - a.zeros[r] * sums[c]) as f32 * (scales[c] * a.scales[r])
+                    })
+                };
+                let mut r = r0;
+                while r + 2 <= r1 {
+                    let t = tile_int8([row(r), row(r + 1)], group, padded);
+                    out.put(r, j, &finish(r, t[0]));
+                    out.put(r + 1, j, &finish(r + 1, t[1]));
+                    r += 2;
+                }
+                if r < r1 {
+                    out.put(r, j, &finish(r, tile_int8([row(r)], group, padded)[0]));
+                }
+                j += 4;
+            }
+            for j in j..cols.end {
+                let wr = &w.values[j * padded..(j + 1) * padded];
+                for r in r0..r1 {
+                    let dot: i32 = wr
+                        .iter()
+                        .zip(row(r))
+                        .map(|(&w, &q)| w as i32 * q as i32)
+                        .sum();
+                    let v = (dot - a.zeros[r] * w.sums[j]) as f32 * (w.scales[j] * a.scales[r]);
+                    out.put(r, j, &[v]);
+                }
+            }
+        }
+    });
+}
+
+/// `MR` activation rows against four consecutive weight rows (`group`, `padded` values each):
+/// the exact integer dot products.
+#[cfg(not(target_feature = "simd128"))]
+fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [[i32; 4]; MR] {
+    std::array::from_fn(|r| {
+        std::array::from_fn(|c| {
+            group[c * padded..(c + 1) * padded]
+                .iter()
+                .zip(x[r])
+                .map(|(&w, &q)| w as i32 * q as i32)
+                .sum()
+        })
+    })
+}
+
+/// The SIMD128 tile: eight values at a time, each weight row widened to int16 once and
+/// multiplied into every activation row with `i32x4.dot_i16x8_s`, int32 lanes summed at the end.
+#[allow(clippy::needless_range_loop)]
+#[cfg(all(target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+#[inline(always)]
+fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [[i32; 4]; MR] {
+    use core::arch::wasm32::*;
+    assert!(group.len() >= 4 * padded && padded % INT8_STEP == 0);
+    for xr in &x {
+        assert!(xr.len() >= padded);
+    }
+    let mut acc = [[i32x4_splat(0); 4]; MR];
+    for i in (0..padded).step_by(8) {
+        // SAFETY: the asserts bound every read: 8 int16 at i < padded of each activation row,
+        // 8 int8 at c * padded + i of the group.
+        unsafe {
+            let mut a = [i32x4_splat(0); MR];
+            for r in 0..MR {
+                a[r] = v128_load(x[r].as_ptr().add(i) as *const v128);
+            }
+            for c in 0..4 {
+                let wv = i16x8_load_extend_i8x8(group.as_ptr().add(c * padded + i));
+                for r in 0..MR {
+                    acc[r][c] = i32x4_add(acc[r][c], i32x4_dot_i16x8(wv, a[r]));
+                }
+            }
+        }
+    }
+    acc.map(lanes_i32)
+}
+
+/// The relaxed-SIMD tile: sixteen values at a time with
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` (int8 weights, 7-bit activations; no intermediate can
+/// saturate: |w · q| ≤ 128 · 127 and a pair sums to at most 32 512), so the integers equal the
+/// plain tile's.
+#[allow(clippy::needless_range_loop)]
+#[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [[i32; 4]; MR] {
+    use core::arch::wasm32::*;
+    assert!(group.len() >= 4 * padded && padded % INT8_STEP == 0);
+    for xr in &x {
+        assert!(xr.len() >= padded);
+    }
+    let mut acc = [[i32x4_splat(0); 4]; MR];
+    for i in (0..padded).step_by(INT8_STEP) {
+        // SAFETY: the asserts bound every read: 16 bytes at i < padded of each activation row
+        // and at c * padded + i of the group.
+        unsafe {
+            let mut a = [i32x4_splat(0); MR];
+            for r in 0..MR {
+                a[r] = v128_load(x[r].as_ptr().add(i) as *const v128);
+            }
+            for c in 0..4 {
+                let wv = v128_load(group.as_ptr().add(c * padded + i) as *const v128);
+                for r in 0..MR {
+                    acc[r][c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, a[r], acc[r][c]);
+                }
+            }
+        }
+    }
+    acc.map(lanes_i32)
+}
+
+/// The four lane sums of four int32 accumulators.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+fn lanes_i32(acc: [core::arch::wasm32::v128; 4]) -> [i32; 4] {
+    use core::arch::wasm32::*;
+    let s = lane_sums(acc);
+    [
+        i32x4_extract_lane::<0>(s),
+        i32x4_extract_lane::<1>(s),
+        i32x4_extract_lane::<2>(s),
+        i32x4_extract_lane::<3>(s),
+    ]
+}
+
 /// `y[r * n + j] = Σ_i x[r * k + i] · w[i * n + j]`: like [`matmul_f32`] but with `w` stored as
 /// `[k, n]` (the values of attention, `[keys, d_kv]`), so nothing is transposed. Four rows of
 /// `x` against eight columns of `w` at a time: each step loads two vectors of `w` and broadcasts
@@ -988,13 +1361,19 @@ fn exp_f32x4(x: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
 }
 
 /// A bias-free linear layer: candle's `QMatMul` (the reference path, used for many rows) and,
-/// for f32 and q8_0 weights, the few-row kernels above.
+/// for f32 and q8_0 weights, the few-row kernels above; or int8 rows, which only the int8
+/// kernel multiplies.
 pub struct Linear {
-    reference: QMatMul,
+    weight: Weight,
     /// Block facts of q8_0 weights, made when the kernels are first enabled.
     q8_0_blocks: Option<Q8_0Blocks>,
     /// Rows up to which the kernels run (0: never).
     kernel_rows: usize,
+}
+
+enum Weight {
+    Candle(QMatMul),
+    Int8(Int8Rows),
 }
 
 /// Whether this build runs the kernels by default: only with SIMD128 (wasm). Native builds have
@@ -1008,7 +1387,7 @@ impl Linear {
     /// more).
     pub fn new(reference: QMatMul) -> Self {
         let mut layer = Linear {
-            reference,
+            weight: Weight::Candle(reference),
             q8_0_blocks: None,
             kernel_rows: 0,
         };
@@ -1018,10 +1397,35 @@ impl Linear {
         layer
     }
 
-    /// Makes the kernels run for up to `rows` rows (0: always the reference path).
+    /// A layer of int8 rows: every product, of any number of rows, goes through
+    /// [`matmul_int8`] (candle has no such type, so there is no reference path).
+    pub fn int8(rows: Int8Rows) -> Self {
+        Linear {
+            weight: Weight::Int8(rows),
+            q8_0_blocks: None,
+            kernel_rows: usize::MAX,
+        }
+    }
+
+    /// The weights' type: `f32`, `q8_0`, ... (candle's), or `int8`.
+    pub fn kind(&self) -> String {
+        match &self.weight {
+            Weight::Candle(QMatMul::QTensor(q)) => format!("{:?}", q.dtype()).to_lowercase(),
+            Weight::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
+                format!("{:?}", t.dtype()).to_lowercase()
+            }
+            Weight::Int8(_) => "int8".to_string(),
+        }
+    }
+
+    /// Makes the kernels run for up to `rows` rows (0: always the reference path). Int8 layers
+    /// always run their kernel.
     pub fn set_kernel_rows(&mut self, rows: usize) {
+        let Weight::Candle(reference) = &self.weight else {
+            return;
+        };
         self.kernel_rows = rows;
-        if let QMatMul::QTensor(q) = &self.reference {
+        if let QMatMul::QTensor(q) = reference {
             if rows > 0 && q.dtype() == GgmlDType::Q8_0 && self.q8_0_blocks.is_none() {
                 if let (Ok(data), Ok((n, k))) = (q.data(), q.shape().dims2()) {
                     self.q8_0_blocks = Some(Q8_0Blocks::new(&data, n, k / Q8_0_BLOCK));
@@ -1053,13 +1457,21 @@ impl Linear {
         Ok(self.forward_reference(xs)?.relu()?)
     }
 
-    /// candle's matmul.
+    /// candle's matmul (for int8 rows, which candle cannot multiply, the int8 kernel).
     pub fn forward_reference(&self, xs: &Tensor) -> Result<Tensor> {
-        Ok(self.reference.forward(xs)?)
+        match &self.weight {
+            Weight::Candle(reference) => Ok(reference.forward(xs)?),
+            Weight::Int8(_) => self
+                .forward_kernel_then(&xs.to_dtype(DType::F32)?, false)?
+                .ok_or_else(|| {
+                    candle_core::Error::Msg("int8 weights need activations on the CPU".into())
+                        .into()
+                }),
+        }
     }
 
-    /// The kernels' product, or `None` where they do not apply (weights neither f32 nor q8_0,
-    /// activations not f32 on the CPU, kernels never enabled for q8_0 weights).
+    /// The kernels' product, or `None` where they do not apply (weights neither f32, q8_0 nor
+    /// int8, activations not f32 on the CPU, kernels never enabled for q8_0 weights).
     pub fn forward_kernel(&self, xs: &Tensor) -> Result<Option<Tensor>> {
         self.forward_kernel_then(xs, false)
     }
@@ -1078,8 +1490,20 @@ impl Linear {
             return Ok(None);
         };
         let x = &xs_cpu.as_slice::<f32>()?[xs_layout.start_offset()..][..m * k];
-        let mut y = match &self.reference {
-            QMatMul::Tensor(w) | QMatMul::TensorF16(w) if w.dtype() == DType::F32 => {
+        let mut y = match &self.weight {
+            Weight::Int8(w) => {
+                let (n, wk) = w.dims();
+                if wk != k {
+                    return Ok(None);
+                }
+                let mut y = vec![0f32; m * n];
+                matmul_int8(x, m, w, &mut y);
+                *dims.last_mut().expect("rank >= 1") = n;
+                y
+            }
+            Weight::Candle(QMatMul::Tensor(w) | QMatMul::TensorF16(w))
+                if w.dtype() == DType::F32 =>
+            {
                 let (n, wk) = w.dims2()?;
                 if wk != k {
                     return Ok(None);
@@ -1096,7 +1520,7 @@ impl Linear {
                 *dims.last_mut().expect("rank >= 1") = n;
                 y
             }
-            QMatMul::QTensor(q) if q.dtype() == GgmlDType::Q8_0 => {
+            Weight::Candle(QMatMul::QTensor(q)) if q.dtype() == GgmlDType::Q8_0 => {
                 let (n, wk) = q.shape().dims2()?;
                 let Some(info) = &self.q8_0_blocks else {
                     return Ok(None);

@@ -4,14 +4,15 @@
 //! they came from f32, f16 or bf16 safetensors (all widened to f32 here) or from a GGUF file
 //! whose linear layers are quantized (q8_0, q4k, ...): those stay quantized behind `linear`.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::model::kernels::Linear;
+use crate::model::kernels::{Int8Rows, Linear};
 use crate::model::source::{ByteSource, SourceReader};
 
 /// One stored tensor.
@@ -51,6 +52,12 @@ pub struct Weights {
     file: String,
     tensors: HashMap<String, Stored>,
     stored_dtype: String,
+    /// Whether linear layers are converted to int8 rows ([`Weights::convert_to_int8`]).
+    int8: bool,
+    /// Tensors handed out as they are stored (by `tensor`, `embedding` or a kept `linear`).
+    used_as_stored: RefCell<HashSet<String>>,
+    /// Tensors converted to int8 rows, with the bytes of the rows.
+    converted: RefCell<HashMap<String, usize>>,
 }
 
 /// The first bytes of every GGUF file.
@@ -112,6 +119,9 @@ impl Weights {
                 .map(|(n, t)| (n, Stored::Dense(t)))
                 .collect(),
             stored_dtype: "f32".into(),
+            int8: false,
+            used_as_stored: RefCell::default(),
+            converted: RefCell::default(),
         }
     }
 
@@ -157,6 +167,9 @@ impl Weights {
             file: file.to_string(),
             tensors,
             stored_dtype: stored.into_iter().collect::<Vec<_>>().join("+"),
+            int8: false,
+            used_as_stored: RefCell::default(),
+            converted: RefCell::default(),
         })
     }
 
@@ -220,6 +233,23 @@ impl Weights {
         &self.stored_dtype
     }
 
+    /// Makes [`Weights::linear`] convert every linear layer to int8 rows (from f32, f16 or bf16
+    /// values, or from quantized blocks dequantized first); see [`Int8Rows`].
+    pub fn convert_to_int8(mut self) -> Self {
+        self.int8 = true;
+        self
+    }
+
+    /// The precision the model computes in: [`Weights::stored_dtype`], followed by `→ int8`
+    /// when linear layers are converted.
+    pub fn compute_dtype(&self) -> String {
+        if self.int8 {
+            format!("{} → int8", self.stored_dtype)
+        } else {
+            self.stored_dtype.clone()
+        }
+    }
+
     /// Whether a tensor of that name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
@@ -247,23 +277,53 @@ impl Weights {
     /// The tensor `name` in f32 (dequantized if stored quantized), which must have exactly
     /// `shape`.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        self.get(name, shape)?.to_f32()
+        let t = self.get(name, shape)?.to_f32()?;
+        self.used_as_stored.borrow_mut().insert(name.to_string());
+        Ok(t)
     }
 
     /// A bias-free linear layer `name.weight` of shape `[out, in]`; quantized weights stay
     /// quantized.
+    /// With [`Weights::convert_to_int8`], int8 rows instead.
     pub fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
-        Ok(Linear::new(
-            match self.get(&format!("{name}.weight"), &[out_dim, in_dim])? {
-                Stored::Dense(t) => QMatMul::Tensor(t.clone()),
-                Stored::Quantized(q) => QMatMul::QTensor(q.clone()),
-            },
-        ))
+        let name = format!("{name}.weight");
+        let stored = self.get(&name, &[out_dim, in_dim])?;
+        if self.int8 {
+            let rows = match stored {
+                // Straight from the blocks: a whole matrix in f32 (the LM head: 66 MB for
+                // t5-small) would raise the memory peak that wasm never gives back.
+                Stored::Quantized(q)
+                    if q.dtype() == GgmlDType::Q8_0 && in_dim % q.dtype().block_size() == 0 =>
+                {
+                    Int8Rows::from_q8_0(&q.data()?, out_dim, in_dim)
+                }
+                Stored::Dense(t) if t.is_contiguous() => {
+                    let (storage, layout) = t.storage_and_layout();
+                    let candle_core::Storage::Cpu(cpu) = &*storage else {
+                        return Err(Error::model_file(&self.file, "weights must be on the CPU"));
+                    };
+                    let values = &cpu.as_slice::<f32>()?[layout.start_offset()..];
+                    Int8Rows::quantize(values, out_dim, in_dim)
+                }
+                _ => {
+                    let values = stored.to_f32()?.flatten_all()?.to_vec1::<f32>()?;
+                    Int8Rows::quantize(&values, out_dim, in_dim)
+                }
+            };
+            self.converted.borrow_mut().insert(name, rows.bytes());
+            return Ok(Linear::int8(rows));
+        }
+        self.used_as_stored.borrow_mut().insert(name);
+        Ok(Linear::new(match stored {
+            Stored::Dense(t) => QMatMul::Tensor(t.clone()),
+            Stored::Quantized(q) => QMatMul::QTensor(q.clone()),
+        }))
     }
 
     /// An embedding table `name` of shape `[rows, cols]`. A quantized table stays quantized and
     /// only the rows looked up are dequantized, so it is not held a second time in f32.
     pub fn embedding(&self, name: &str, rows: usize, cols: usize) -> Result<Embedding> {
+        self.used_as_stored.borrow_mut().insert(name.to_string());
         Ok(match self.get(name, &[rows, cols])? {
             Stored::Dense(t) => Embedding::Dense(t.clone()),
             Stored::Quantized(q) if cols % q.dtype().block_size() == 0 => {
@@ -273,9 +333,19 @@ impl Weights {
         })
     }
 
-    /// Total bytes of all tensors as held in memory (f32, or quantized blocks).
+    /// Total bytes of all tensors as held in memory (f32, or quantized blocks); once a model is
+    /// built from converted weights, what it holds: int8 rows, and the stored tensors it still
+    /// uses as they are (a tied embedding table besides its int8 LM head).
     pub fn loaded_bytes(&self) -> usize {
-        self.tensors.values().map(Stored::bytes).sum()
+        let converted = self.converted.borrow();
+        let used = self.used_as_stored.borrow();
+        let stored: usize = self
+            .tensors
+            .iter()
+            .filter(|(name, _)| !converted.contains_key(*name) || used.contains(*name))
+            .map(|(_, t)| t.bytes())
+            .sum();
+        stored + converted.values().sum::<usize>()
     }
 
     /// Tensor names, sorted.

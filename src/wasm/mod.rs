@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use crate::generation::Flow;
 use crate::metrics::record::{FileLoad, ModelIdentity};
 use crate::metrics::{Clock, ModelLoad, NullClock, Record};
-use crate::pipeline::{Event, ModelFiles, SummarizeOptions, Summarizer};
+use crate::pipeline::{Event, LoadSettings, ModelFiles, SummarizeOptions, Summarizer};
 use crate::Error;
 use clock::PerformanceClock;
 use metrics::{from_js, memory_reading, Shared};
@@ -129,6 +129,8 @@ struct LoadOptions {
     started_at: Option<f64>,
     /// `false` switches metrics off for this model: no timer reads, no records.
     metrics: Option<bool>,
+    /// `"int8"`: linear layers converted to int8 rows at load.
+    quantize: Option<String>,
 }
 
 fn error_stage(err: &Error) -> &'static str {
@@ -230,7 +232,16 @@ impl WasmSummarizer {
         let clock = PerformanceClock::new();
         let memory_before = shared.as_ref().map(|_| memory_reading(0));
         let t0 = clock.now_ms();
-        let loaded = Summarizer::load(&files);
+        let settings = match opts.quantize.as_deref() {
+            None => LoadSettings::default(),
+            Some("int8") => LoadSettings { int8: true },
+            Some(other) => {
+                return Err(js_error(&Error::InvalidOption(format!(
+                    "quantize must be \"int8\" (or left out), not \"{other}\""
+                ))))
+            }
+        };
+        let loaded = Summarizer::load_with(&files, &settings);
         let t1 = clock.now_ms();
         clock.measure("t5:parse", t0, t1);
         if let Some(start) = opts.started_at {

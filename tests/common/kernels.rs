@@ -100,6 +100,7 @@ pub fn check_kernels() {
             assert_eq!(relu, want, "relu m={m} n={n} k={k}");
         }
     }
+    check_int8();
     // Weights the kernels do not cover fall back to the reference path.
     let w = Tensor::from_vec(values(256 * 256, 3), (256, 256), &Device::Cpu).unwrap();
     let q4k = Linear::new(QMatMul::QTensor(Arc::new(
@@ -108,6 +109,110 @@ pub fn check_kernels() {
     let x = Tensor::from_vec(values(256, 5), (1, 1, 256), &Device::Cpu).unwrap();
     assert!(q4k.forward_kernel(&x).unwrap().is_none());
     assert_eq!(q4k.forward(&x).unwrap().dims(), &[1, 1, 256]);
+}
+
+/// The activations the int8 kernel multiplies, back in f32: per row `s · (q − z)` with
+/// `lo = min(0, min x)`, `hi = max(0, max x)`, `s = (hi − lo) / 127`, `z = round(−lo / s)`,
+/// `q = clamp(round(x / s) + z, 0, 127)`.
+fn int8_activations(x: &[f32], k: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(k) {
+        let lo = row.iter().fold(0f32, |a, &v| a.min(v));
+        let hi = row.iter().fold(0f32, |a, &v| a.max(v));
+        let s = if hi > lo { (hi - lo) / 127.0 } else { 1.0 };
+        let inv = 1.0 / s;
+        let z = (-lo * inv).round().clamp(0.0, 127.0) as i32;
+        out.extend(
+            row.iter()
+                .map(|&v| (((v * inv).round() as i32 + z).clamp(0, 127) - z) as f32 * s),
+        );
+    }
+    out
+}
+
+/// The int8 kernel against the same product computed in f64 from its dequantized operands
+/// (what it computes exactly, but for the final rounding), and against the f32 product
+/// (the quantization error: within 3 % of the largest value on these inputs); one layer's
+/// output equals its reference path's and its fused ReLU.
+fn check_int8() {
+    for (m, n, k) in [
+        (1, 7, 64),
+        (4, 13, 96),
+        (3, 9, 40),
+        (1, 2048, 512),
+        (5, 512, 2048),
+        (101, 37, 64),
+        (256, 12, 512),
+        (1, 4100, 512),
+    ] {
+        let mut x = values(m * k, 11 + m as u64);
+        // A post-ReLU row (all ≥ 0), and a row of zeros.
+        if m > 2 {
+            x[..k].iter_mut().for_each(|v| *v = v.max(0.0));
+            x[k..2 * k].iter_mut().for_each(|v| *v = 0.0);
+        }
+        let w = values(n * k, 13 + n as u64);
+        let rows = kernels::Int8Rows::quantize(&w, n, k);
+        if k % 32 == 0 {
+            // Converted straight from q8_0 blocks: the same rows as from their f32 values.
+            let wt = Tensor::from_vec(w.clone(), (n, k), &Device::Cpu).unwrap();
+            let q = QTensor::quantize(&wt, GgmlDType::Q8_0).unwrap();
+            let deq: Vec<f32> = q
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(
+                kernels::Int8Rows::from_q8_0(&q.data().unwrap(), n, k).dequantize(),
+                kernels::Int8Rows::quantize(&deq, n, k).dequantize(),
+                "int8 rows from q8_0 blocks, n={n} k={k}"
+            );
+        }
+        let wq = rows.dequantize();
+        let xq = int8_activations(&x, k);
+        let layer = Linear::int8(rows);
+        assert_eq!(layer.kind(), "int8");
+        let xt = Tensor::from_vec(x.clone(), (1, m, k), &Device::Cpu).unwrap();
+        let got: Vec<f32> = layer
+            .forward(&xt)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(got.len(), m * n);
+        let dot = |a: &[f32], b: &[f32]| -> f64 {
+            a.iter().zip(b).map(|(&p, &q)| p as f64 * q as f64).sum()
+        };
+        let (mut exact_diff, mut f32_diff, mut scale) = (0f64, 0f64, 1f64);
+        for r in 0..m {
+            for j in 0..n {
+                let g = got[r * n + j] as f64;
+                let exact = dot(&xq[r * k..(r + 1) * k], &wq[j * k..(j + 1) * k]);
+                let full = dot(&x[r * k..(r + 1) * k], &w[j * k..(j + 1) * k]);
+                exact_diff = exact_diff.max((g - exact).abs());
+                f32_diff = f32_diff.max((g - full).abs());
+                scale = scale.max(full.abs());
+            }
+        }
+        assert!(
+            exact_diff <= 1e-5 * scale,
+            "int8 m={m} n={n} k={k}: {exact_diff} from the exact product (largest {scale})"
+        );
+        assert!(
+            f32_diff <= 0.03 * scale,
+            "int8 m={m} n={n} k={k}: {f32_diff} from the f32 product (largest {scale})"
+        );
+        if m > 2 {
+            assert!(got[n..2 * n].iter().all(|&v| v == 0.0), "a zero row");
+        }
+        let flat = |t: Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+        assert_eq!(flat(layer.forward_reference(&xt).unwrap()), got);
+        let relu = flat(layer.forward_relu(&xt).unwrap());
+        assert_eq!(relu, got.iter().map(|&v| v.max(0.0)).collect::<Vec<_>>());
+    }
 }
 
 /// The largest difference between `got` and `want`, relative to the largest `want` (at least 1).

@@ -199,3 +199,45 @@ test('generation settings: beam search, sampling per seed, clear errors, and a G
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test("quantize: 'int8' converts any weights file at load; the relaxed-SIMD and plain builds give the same tokens", async () => {
+  const { page, context, problems } = await h.newPage('');
+  const out = await page.evaluate(async (text) => {
+    const { Summarizer } = await import('./summarizer.js');
+    const chunk = text.slice(0, 400);
+    const opts = { maxInputTokens: 128, numBeams: 1, maxNewTokens: 12, minNewTokens: 12, refine: false };
+    const run = async (model, create) => {
+      const s = await Summarizer.create({ model, threads: false, ...create });
+      const d = await s.summarizeDetailed(chunk, opts);
+      const r = { dtype: s.info.dtype, simd: s.runtime.simd, ids: d.passes[0][0].outputIds, text: d.text };
+      s.destroy();
+      return r;
+    };
+    const f32 = await run('tiny-t5', {});
+    const int8 = await run('tiny-t5', { quantize: 'int8' });
+    const int8Plain = await run('tiny-t5', { quantize: 'int8', relaxedSimd: false });
+    const fromQ8 = await run('tiny-flan-t5-q8_0', { quantize: 'int8' });
+    const fromQ8Plain = await run('tiny-flan-t5-q8_0', { quantize: 'int8', relaxedSimd: false });
+    let bad = null;
+    try {
+      await Summarizer.create({ model: 'tiny-t5', quantize: 'int4' });
+    } catch (e) {
+      bad = { kind: e.kind, message: e.message };
+    }
+    return { f32, int8, int8Plain, fromQ8, fromQ8Plain, bad };
+  }, ARTICLE);
+  assert.equal(out.f32.dtype, 'f32');
+  assert.equal(out.int8.dtype, 'f32 → int8');
+  assert.equal(out.fromQ8.dtype, 'f32+q8_0 → int8');
+  assert.equal(out.int8.simd, 'relaxed', 'headless Chromium runs the relaxed-SIMD build');
+  assert.equal(out.int8Plain.simd, 'simd128');
+  for (const r of [out.int8, out.fromQ8]) assert.ok(r.text.length > 0 && r.ids.length === 12);
+  // Both builds compute the same integers (relaxed int8 dot vs i32x4.dot_i16x8_s) and scale
+  // them the same way, so they pick the same tokens.
+  assert.deepEqual(out.int8Plain.ids, out.int8.ids);
+  assert.deepEqual(out.fromQ8Plain.ids, out.fromQ8.ids);
+  assert.equal(out.bad?.kind, 'invalid-option');
+  assert.match(out.bad.message, /quantize must be 'int8'/);
+  assert.deepEqual(problems, []);
+  await context.close();
+});

@@ -31,13 +31,14 @@ function figures(t0, tokenTimes, t1, ids) {
 }
 
 /** Ours: the app's JS API (www/summarizer.js), as a web app would call it. */
-export async function runOurs({ text, file, threads, relaxedSimd, tokens, beam }) {
+export async function runOurs({ text, file, threads, relaxedSimd, quantize, tokens, beam }) {
   const { Summarizer } = await import('/summarizer.js');
   let t0 = now();
   const s = await Summarizer.create({
     model: { baseUrl: '/bench-model/', files: { weights: file } },
     threads,
     relaxedSimd,
+    quantize,
   });
   const loadMs = now() - t0;
   const runtime = s.runtime;
