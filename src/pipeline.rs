@@ -205,10 +205,8 @@ impl Summarizer {
             ));
         }
         let device = Device::Cpu;
-        let mut weights = Weights::from_source(files.weights_name, files.weights, &device)?;
-        if settings.int8 {
-            weights = weights.convert_to_int8();
-        }
+        let weights =
+            Weights::from_source_as(files.weights_name, files.weights, &device, settings.int8)?;
         let model = T5::load(&weights, &config, &device)?;
         let added_tokens = tokenizer
             .encode("", true)

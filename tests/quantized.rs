@@ -139,7 +139,7 @@ fn fixtures_quantized_logits_stay_close_to_reference() {
             let m = load(
                 &cfg,
                 &if load_settings.int8 {
-                    w.convert_to_int8()
+                    w.convert_to_int8().unwrap()
                 } else {
                     w
                 },
@@ -221,7 +221,7 @@ fn q4k_blocks_on_256_wide_models() {
             let (bytes, name, settings) = kind_file(&f32w, kind);
             let mut w = Weights::from_bytes(name, &bytes, &Device::Cpu).unwrap();
             if settings.int8 {
-                w = w.convert_to_int8();
+                w = w.convert_to_int8().unwrap();
             }
             assert!(
                 w.compute_dtype().contains(kind.split("→").last().unwrap()),
@@ -266,6 +266,15 @@ fn summarizer_loads_gguf_and_reports_broken_files() {
     assert_eq!(out.len(), 12);
     // Smaller than the f32 weights in memory.
     assert!(s.model_bytes() < f32w.loaded_bytes() / 2);
+    // Converted to int8 rows as it is read: every linear layer (the embedding table and its
+    // tied LM head sharing one set of rows), smaller than f32 too.
+    let int8 = Summarizer::load_with(&files(bytes), &LoadSettings { int8: true }).unwrap();
+    assert_eq!(int8.weights_dtype(), "f32+q8_0 → int8");
+    assert!(int8.model_bytes() < f32w.loaded_bytes() / 2);
+    let int8_out = int8
+        .generate(&[5, 6, 7, 8, 1], &cfg, &mut |_| Flow::Continue)
+        .unwrap();
+    assert_eq!(int8_out.len(), 12);
 
     for broken in [&bytes[..bytes.len() / 2], &bytes[..40]] {
         let err = Summarizer::load(&files(broken)).err().expect("must fail");

@@ -694,6 +694,8 @@ fn tile_q8_0<const MR: usize>(
 pub struct Int8Rows {
     n: usize,
     k: usize,
+    /// `[n, k]`.
+    shape: [usize; 2],
     /// `k` rounded up to a multiple of 16; rows are zero-padded to it.
     padded: usize,
     /// `n` rows of `padded` values.
@@ -753,6 +755,7 @@ impl Int8Rows {
         Int8Rows {
             n,
             k,
+            shape: [n, k],
             padded,
             values,
             scales,
@@ -765,6 +768,19 @@ impl Int8Rows {
         (self.n, self.k)
     }
 
+    /// `[rows, values per row]`.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Row `j` back in f32.
+    pub fn dequantize_row(&self, j: usize) -> impl Iterator<Item = f32> + '_ {
+        let s = self.scales[j];
+        self.values[j * self.padded..][..self.k]
+            .iter()
+            .map(move |&v| v as f32 * s)
+    }
+
     /// Bytes held (values, scales and sums).
     pub fn bytes(&self) -> usize {
         self.values.len() + 8 * self.n
@@ -773,8 +789,8 @@ impl Int8Rows {
     /// The weights back in f32 (`value · scale`), `n` rows of `k`.
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = Vec::with_capacity(self.n * self.k);
-        for (row, &s) in self.values.chunks_exact(self.padded).zip(&self.scales) {
-            out.extend(row[..self.k].iter().map(|&v| v as f32 * s));
+        for j in 0..self.n {
+            out.extend(self.dequantize_row(j));
         }
         out
     }
@@ -1373,7 +1389,7 @@ pub struct Linear {
 
 enum Weight {
     Candle(QMatMul),
-    Int8(Int8Rows),
+    Int8(std::sync::Arc<Int8Rows>),
 }
 
 /// Whether this build runs the kernels by default: only with SIMD128 (wasm). Native builds have
@@ -1399,9 +1415,9 @@ impl Linear {
 
     /// A layer of int8 rows: every product, of any number of rows, goes through
     /// [`matmul_int8`] (candle has no such type, so there is no reference path).
-    pub fn int8(rows: Int8Rows) -> Self {
+    pub fn int8(rows: impl Into<std::sync::Arc<Int8Rows>>) -> Self {
         Linear {
-            weight: Weight::Int8(rows),
+            weight: Weight::Int8(rows.into()),
             q8_0_blocks: None,
             kernel_rows: usize::MAX,
         }

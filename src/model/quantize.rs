@@ -67,7 +67,9 @@ impl std::fmt::Display for Report {
     }
 }
 
-fn is_linear(name: &str, rank: usize) -> bool {
+/// Whether tensor `name` of rank `rank` is a linear layer's (or the embedding's) weight matrix:
+/// what quantizing converts.
+pub fn is_linear(name: &str, rank: usize) -> bool {
     rank == 2
         && name.ends_with(".weight")
         && !name.contains("layer_norm")

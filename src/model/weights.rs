@@ -4,8 +4,7 @@
 //! they came from f32, f16 or bf16 safetensors (all widened to f32 here) or from a GGUF file
 //! whose linear layers are quantized (q8_0, q4k, ...): those stay quantized behind `linear`.
 
-use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
@@ -21,6 +20,8 @@ enum Stored {
     Dense(Tensor),
     /// Quantized blocks, multiplied without dequantizing.
     Quantized(Arc<QTensor>),
+    /// Int8 rows (`quantize: "int8"`), converted as the file was read.
+    Int8(Arc<Int8Rows>),
 }
 
 impl Stored {
@@ -28,6 +29,7 @@ impl Stored {
         match self {
             Stored::Dense(t) => t.dims(),
             Stored::Quantized(q) => q.shape().dims(),
+            Stored::Int8(r) => r.shape(),
         }
     }
 
@@ -36,6 +38,7 @@ impl Stored {
         Ok(match self {
             Stored::Dense(t) => t.clone(),
             Stored::Quantized(q) => q.dequantize(&q.device())?,
+            Stored::Int8(r) => Tensor::from_vec(r.dequantize(), r.shape(), &Device::Cpu)?,
         })
     }
 
@@ -43,6 +46,7 @@ impl Stored {
         match self {
             Stored::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
             Stored::Quantized(q) => q.storage_size_in_bytes(),
+            Stored::Int8(r) => r.bytes(),
         }
     }
 }
@@ -52,12 +56,8 @@ pub struct Weights {
     file: String,
     tensors: HashMap<String, Stored>,
     stored_dtype: String,
-    /// Whether linear layers are converted to int8 rows ([`Weights::convert_to_int8`]).
+    /// Whether linear layers were converted to int8 rows.
     int8: bool,
-    /// Tensors handed out as they are stored (by `tensor`, `embedding` or a kept `linear`).
-    used_as_stored: RefCell<HashSet<String>>,
-    /// Tensors converted to int8 rows, with the bytes of the rows.
-    converted: RefCell<HashMap<String, usize>>,
 }
 
 /// The first bytes of every GGUF file.
@@ -99,15 +99,43 @@ impl Weights {
     /// Reads a weights file tensor by tensor from `source`: GGUF when it starts with the GGUF
     /// magic, else safetensors. Only one tensor's bytes are held beside the tensors at a time.
     pub fn from_source(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
+        Self::from_source_as(file, source, device, false)
+    }
+
+    /// [`Weights::from_source`], with every linear layer (attention, feed-forward, embedding and
+    /// LM head) converted to int8 rows as it is read when `int8` (`quantize: "int8"`): the
+    /// file's own copy of a tensor (f32, or q8_0 blocks) is dropped before the next is read, so
+    /// the two never add up in memory.
+    pub fn from_source_as(
+        file: &str,
+        source: &dyn ByteSource,
+        device: &Device,
+        int8: bool,
+    ) -> Result<Self> {
         let mut magic = [0u8; 4];
         if source.len() >= 4 {
             source.read_at(0, &mut magic);
         }
-        if is_gguf(&magic) {
-            Self::from_gguf(file, source, device)
+        let convert = |name: &str, t: Stored| if int8 { to_int8(name, t) } else { Ok(t) };
+        let mut w = if is_gguf(&magic) {
+            Self::read_gguf(file, source, device, &convert)?
         } else {
-            Self::from_safetensors(file, source, device)
+            Self::read_safetensors(file, source, device, &convert)?
+        };
+        w.int8 = int8;
+        Ok(w)
+    }
+
+    /// These weights with every linear layer converted to int8 rows (see
+    /// [`Weights::from_source_as`], which converts while reading).
+    pub fn convert_to_int8(mut self) -> Result<Self> {
+        let names: Vec<String> = self.tensors.keys().cloned().collect();
+        for name in names {
+            let t = self.tensors.remove(&name).expect("listed");
+            self.tensors.insert(name.clone(), to_int8(&name, t)?);
         }
+        self.int8 = true;
+        Ok(self)
     }
 
     /// Weights from tensors already in memory (f32).
@@ -120,14 +148,21 @@ impl Weights {
                 .collect(),
             stored_dtype: "f32".into(),
             int8: false,
-            used_as_stored: RefCell::default(),
-            converted: RefCell::default(),
         }
     }
 
     /// Parses a GGUF file held in memory. Quantized tensors stay quantized; f32/f16/bf16 ones
     /// are widened to f32.
     pub fn from_gguf(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
+        Self::read_gguf(file, source, device, &|_, t| Ok(t))
+    }
+
+    fn read_gguf(
+        file: &str,
+        source: &dyn ByteSource,
+        device: &Device,
+        convert: &dyn Fn(&str, Stored) -> Result<Stored>,
+    ) -> Result<Self> {
         let broken = |e: candle_core::Error| {
             Error::model_file(
                 file,
@@ -149,7 +184,7 @@ impl Weights {
                 }
                 _ => Stored::Quantized(Arc::new(q)),
             };
-            tensors.insert(name.clone(), t);
+            tensors.insert(name.clone(), convert(name, t)?);
         }
         Self::collected(file, tensors, stored)
     }
@@ -168,14 +203,21 @@ impl Weights {
             tensors,
             stored_dtype: stored.into_iter().collect::<Vec<_>>().join("+"),
             int8: false,
-            used_as_stored: RefCell::default(),
-            converted: RefCell::default(),
         })
     }
 
     /// Reads a `.safetensors` file; f16 and bf16 tensors are widened to f32. Each tensor's
     /// bytes are copied straight into its own f32 buffer.
     pub fn from_safetensors(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
+        Self::read_safetensors(file, source, device, &|_, t| Ok(t))
+    }
+
+    fn read_safetensors(
+        file: &str,
+        source: &dyn ByteSource,
+        device: &Device,
+        convert: &dyn Fn(&str, Stored) -> Result<Stored>,
+    ) -> Result<Self> {
         let broken = |why: String| {
             Error::model_file(
                 file,
@@ -222,7 +264,8 @@ impl Weights {
                 _ => "bf16",
             });
             let tensor = Tensor::from_vec(values, info.shape, device)?;
-            tensors.insert(name, Stored::Dense(tensor));
+            let t = convert(&name, Stored::Dense(tensor))?;
+            tensors.insert(name, t);
         }
         Self::collected(file, tensors, stored)
     }
@@ -233,15 +276,8 @@ impl Weights {
         &self.stored_dtype
     }
 
-    /// Makes [`Weights::linear`] convert every linear layer to int8 rows (from f32, f16 or bf16
-    /// values, or from quantized blocks dequantized first); see [`Int8Rows`].
-    pub fn convert_to_int8(mut self) -> Self {
-        self.int8 = true;
-        self
-    }
-
     /// The precision the model computes in: [`Weights::stored_dtype`], followed by `→ int8`
-    /// when linear layers are converted.
+    /// when linear layers were converted.
     pub fn compute_dtype(&self) -> String {
         if self.int8 {
             format!("{} → int8", self.stored_dtype)
@@ -277,75 +313,38 @@ impl Weights {
     /// The tensor `name` in f32 (dequantized if stored quantized), which must have exactly
     /// `shape`.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self.get(name, shape)?.to_f32()?;
-        self.used_as_stored.borrow_mut().insert(name.to_string());
-        Ok(t)
+        self.get(name, shape)?.to_f32()
     }
 
     /// A bias-free linear layer `name.weight` of shape `[out, in]`; quantized weights stay
     /// quantized.
-    /// With [`Weights::convert_to_int8`], int8 rows instead.
+    /// Int8 rows when the weights were converted.
     pub fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
-        let name = format!("{name}.weight");
-        let stored = self.get(&name, &[out_dim, in_dim])?;
-        if self.int8 {
-            let rows = match stored {
-                // Straight from the blocks: a whole matrix in f32 (the LM head: 66 MB for
-                // t5-small) would raise the memory peak that wasm never gives back.
-                Stored::Quantized(q)
-                    if q.dtype() == GgmlDType::Q8_0 && in_dim % q.dtype().block_size() == 0 =>
-                {
-                    Int8Rows::from_q8_0(&q.data()?, out_dim, in_dim)
-                }
-                Stored::Dense(t) if t.is_contiguous() => {
-                    let (storage, layout) = t.storage_and_layout();
-                    let candle_core::Storage::Cpu(cpu) = &*storage else {
-                        return Err(Error::model_file(&self.file, "weights must be on the CPU"));
-                    };
-                    let values = &cpu.as_slice::<f32>()?[layout.start_offset()..];
-                    Int8Rows::quantize(values, out_dim, in_dim)
-                }
-                _ => {
-                    let values = stored.to_f32()?.flatten_all()?.to_vec1::<f32>()?;
-                    Int8Rows::quantize(&values, out_dim, in_dim)
-                }
-            };
-            self.converted.borrow_mut().insert(name, rows.bytes());
-            return Ok(Linear::int8(rows));
-        }
-        self.used_as_stored.borrow_mut().insert(name);
-        Ok(Linear::new(match stored {
-            Stored::Dense(t) => QMatMul::Tensor(t.clone()),
-            Stored::Quantized(q) => QMatMul::QTensor(q.clone()),
-        }))
+        Ok(
+            match self.get(&format!("{name}.weight"), &[out_dim, in_dim])? {
+                Stored::Dense(t) => Linear::new(QMatMul::Tensor(t.clone())),
+                Stored::Quantized(q) => Linear::new(QMatMul::QTensor(q.clone())),
+                Stored::Int8(r) => Linear::int8(r.clone()),
+            },
+        )
     }
 
     /// An embedding table `name` of shape `[rows, cols]`. A quantized table stays quantized and
     /// only the rows looked up are dequantized, so it is not held a second time in f32.
     pub fn embedding(&self, name: &str, rows: usize, cols: usize) -> Result<Embedding> {
-        self.used_as_stored.borrow_mut().insert(name.to_string());
         Ok(match self.get(name, &[rows, cols])? {
             Stored::Dense(t) => Embedding::Dense(t.clone()),
             Stored::Quantized(q) if cols % q.dtype().block_size() == 0 => {
                 Embedding::Quantized(q.clone())
             }
             Stored::Quantized(q) => Embedding::Dense(q.dequantize(&q.device())?),
+            Stored::Int8(r) => Embedding::Int8(r.clone()),
         })
     }
 
-    /// Total bytes of all tensors as held in memory (f32, or quantized blocks); once a model is
-    /// built from converted weights, what it holds: int8 rows, and the stored tensors it still
-    /// uses as they are (a tied embedding table besides its int8 LM head).
+    /// Total bytes of all tensors as held in memory (f32, quantized blocks or int8 rows).
     pub fn loaded_bytes(&self) -> usize {
-        let converted = self.converted.borrow();
-        let used = self.used_as_stored.borrow();
-        let stored: usize = self
-            .tensors
-            .iter()
-            .filter(|(name, _)| !converted.contains_key(*name) || used.contains(*name))
-            .map(|(_, t)| t.bytes())
-            .sum();
-        stored + converted.values().sum::<usize>()
+        self.tensors.values().map(Stored::bytes).sum()
     }
 
     /// Tensor names, sorted.
@@ -359,6 +358,36 @@ impl Weights {
     pub fn get_f32(&self, name: &str) -> Result<Option<Tensor>> {
         self.tensors.get(name).map(Stored::to_f32).transpose()
     }
+}
+
+/// `t` as int8 rows if `name` is a linear layer's weight (see [`quantize::is_linear`]), else
+/// as it is. q8_0 blocks convert row by row; other quantized types through f32.
+fn to_int8(name: &str, t: Stored) -> Result<Stored> {
+    let dims = t.dims().to_vec();
+    if !crate::model::quantize::is_linear(name, dims.len()) {
+        return Ok(t);
+    }
+    let (n, k) = (dims[0], dims[1]);
+    let rows = match &t {
+        Stored::Int8(_) => return Ok(t),
+        Stored::Quantized(q) if q.dtype() == GgmlDType::Q8_0 && k % q.dtype().block_size() == 0 => {
+            Int8Rows::from_q8_0(&q.data()?, n, k)
+        }
+        Stored::Dense(d) if d.is_contiguous() && d.device().is_cpu() => {
+            let (storage, layout) = d.storage_and_layout();
+            match &*storage {
+                candle_core::Storage::Cpu(cpu) => {
+                    Int8Rows::quantize(&cpu.as_slice::<f32>()?[layout.start_offset()..], n, k)
+                }
+                _ => unreachable!("checked to be on the CPU"),
+            }
+        }
+        _ => {
+            let values = t.to_f32()?.flatten_all()?.to_vec1::<f32>()?;
+            Int8Rows::quantize(&values, n, k)
+        }
+    };
+    Ok(Stored::Int8(Arc::new(rows)))
 }
 
 /// One tensor entry of a safetensors header, with its absolute byte offset in the file.
@@ -438,6 +467,8 @@ pub enum Embedding {
     Dense(Tensor),
     /// Quantized rows (whole blocks per row), dequantized when looked up.
     Quantized(Arc<QTensor>),
+    /// Int8 rows (shared with a tied LM head), dequantized when looked up.
+    Int8(Arc<Int8Rows>),
 }
 
 impl Embedding {
@@ -446,6 +477,21 @@ impl Embedding {
         let ids = ids.flatten_all()?;
         match self {
             Embedding::Dense(t) => Ok(t.index_select(&ids, 0)?),
+            Embedding::Int8(r) => {
+                let ids = ids.to_vec1::<u32>()?;
+                let (rows, cols) = r.dims();
+                let mut out = Vec::with_capacity(ids.len() * cols);
+                for &id in &ids {
+                    if id as usize >= rows {
+                        return Err(candle_core::Error::Msg(format!(
+                            "token id {id} outside the embedding table of {rows} rows"
+                        ))
+                        .into());
+                    }
+                    out.extend(r.dequantize_row(id as usize));
+                }
+                Ok(Tensor::from_vec(out, (ids.len(), cols), &Device::Cpu)?)
+            }
             Embedding::Quantized(q) => {
                 let (rows, cols) = q.shape().dims2()?;
                 let data = q.data()?;
