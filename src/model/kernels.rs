@@ -125,6 +125,32 @@ fn map_rows<T: Send>(m: usize, work: usize, f: impl Fn(usize) -> T + Sync) -> Ve
     (0..m).map(f).collect()
 }
 
+/// `f(r, row)` for each row of `out` (`width` values each), in place, results collected in
+/// order: on the rayon pool in threaded builds when the work is big enough.
+fn map_rows_mut<T: Send, A: Send>(
+    out: &mut [A],
+    width: usize,
+    work: usize,
+    f: impl Fn(usize, &mut [A]) -> T + Sync,
+) -> Vec<T> {
+    #[cfg(feature = "threads")]
+    {
+        if pool_threads() > 1 && work >= PARALLEL_MIN_QUANTIZE && out.len() > width {
+            use rayon::prelude::*;
+            return out
+                .par_chunks_mut(width)
+                .enumerate()
+                .map(|(r, row)| f(r, row))
+                .collect();
+        }
+    }
+    let _ = work;
+    out.chunks_mut(width)
+        .enumerate()
+        .map(|(r, row)| f(r, row))
+        .collect()
+}
+
 /// Rows of `x` per pass over the weights: the chunk of activations stays in cache while every
 /// group of four weight rows streams past it once.
 const ROW_CHUNK: usize = 96;
@@ -692,9 +718,7 @@ fn tile_q8_0<const MR: usize>(
 /// relaxed-SIMD build runs them on `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 products per
 /// instruction) and the plain SIMD128 build on `i32x4.dot_i16x8_s`, both to the same integers.
 pub struct Int8Rows {
-    n: usize,
-    k: usize,
-    /// `[n, k]`.
+    /// `[rows, values per row]`.
     shape: [usize; 2],
     /// `k` rounded up to a multiple of 16; rows are zero-padded to it.
     padded: usize,
@@ -753,8 +777,6 @@ impl Int8Rows {
             sums.push(out.iter().map(|&v| v as i32).sum());
         }
         Int8Rows {
-            n,
-            k,
             shape: [n, k],
             padded,
             values,
@@ -765,7 +787,7 @@ impl Int8Rows {
 
     /// `(rows, values per row)`.
     pub fn dims(&self) -> (usize, usize) {
-        (self.n, self.k)
+        (self.shape[0], self.shape[1])
     }
 
     /// `[rows, values per row]`.
@@ -776,20 +798,21 @@ impl Int8Rows {
     /// Row `j` back in f32.
     pub fn dequantize_row(&self, j: usize) -> impl Iterator<Item = f32> + '_ {
         let s = self.scales[j];
-        self.values[j * self.padded..][..self.k]
+        self.values[j * self.padded..][..self.shape[1]]
             .iter()
             .map(move |&v| v as f32 * s)
     }
 
     /// Bytes held (values, scales and sums).
     pub fn bytes(&self) -> usize {
-        self.values.len() + 8 * self.n
+        self.values.len() + 8 * self.shape[0]
     }
 
     /// The weights back in f32 (`value · scale`), `n` rows of `k`.
     pub fn dequantize(&self) -> Vec<f32> {
-        let mut out = Vec::with_capacity(self.n * self.k);
-        for j in 0..self.n {
+        let [n, k] = self.shape;
+        let mut out = Vec::with_capacity(n * k);
+        for j in 0..n {
             out.extend(self.dequantize_row(j));
         }
         out
@@ -810,6 +833,15 @@ struct Int8Activations {
     values: Vec<u8>,
     #[cfg(not(all(target_feature = "simd128", target_feature = "relaxed-simd")))]
     values: Vec<i16>,
+}
+
+impl Int8Activations {
+    /// Row `r`'s product with a weight row (scale `w_scale`, values summing to `w_sum`) whose
+    /// integer dot product with the row's values is `dot`: `s · s_w · (dot − z · Σ w)`.
+    #[inline(always)]
+    fn output(&self, r: usize, dot: i32, w_sum: i32, w_scale: f32) -> f32 {
+        (dot - self.zeros[r] * w_sum) as f32 * (w_scale * self.scales[r])
+    }
 }
 
 /// The 7-bit activation value type of this build (see [`Int8Activations::values`]).
@@ -910,18 +942,11 @@ fn quantize_activation_row(row: &[f32], out: &mut [Act]) -> (f32, i32) {
 fn quantize_activations(x: &[f32], m: usize, k: usize) -> Int8Activations {
     let padded = k.div_ceil(INT8_STEP) * INT8_STEP;
     let mut values: Vec<Act> = vec![0; m * padded];
-    let rows = map_rows(m, m * k, |r| {
-        let mut out = vec![0 as Act; padded];
-        let sz = quantize_activation_row(&x[r * k..(r + 1) * k], &mut out);
-        (sz, out)
-    });
-    let mut scales = Vec::with_capacity(m);
-    let mut zeros = Vec::with_capacity(m);
-    for (r, ((s, z), out)) in rows.into_iter().enumerate() {
-        scales.push(s);
-        zeros.push(z);
-        values[r * padded..(r + 1) * padded].copy_from_slice(&out);
-    }
+    let (scales, zeros) = map_rows_mut(&mut values, padded, m * k, |r, out| {
+        quantize_activation_row(&x[r * k..(r + 1) * k], out)
+    })
+    .into_iter()
+    .unzip();
     Int8Activations {
         scales,
         zeros,
@@ -935,7 +960,7 @@ fn quantize_activations(x: &[f32], m: usize, k: usize) -> Int8Activations {
 ///
 /// Register-tiled like [`matmul_f32`]: two activation rows against four weight rows.
 pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
-    let (n, k, padded) = (w.n, w.k, w.padded);
+    let ([n, k], padded) = (w.shape, w.padded);
     assert!(x.len() >= m * k && y.len() >= m * n);
     let a = quantize_activations(x, m, k);
     let out = Out::new(y, m, n);
@@ -949,9 +974,7 @@ pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
                 let sums = &w.sums[j..j + 4];
                 let scales = &w.scales[j..j + 4];
                 let finish = |r: usize, dots: [i32; 4]| -> [f32; 4] {
-                    std::array::from_fn(|c| {
-                        (dots[c] - a.zeros[r] * sums[c]) as f32 * (scales[c] * a.scales[r])
-                    })
+                    std::array::from_fn(|c| a.output(r, dots[c], sums[c], scales[c]))
                 };
                 let mut r = r0;
                 while r + 2 <= r1 {
@@ -973,8 +996,7 @@ pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
                         .zip(row(r))
                         .map(|(&w, &q)| w as i32 * q as i32)
                         .sum();
-                    let v = (dot - a.zeros[r] * w.sums[j]) as f32 * (w.scales[j] * a.scales[r]);
-                    out.put(r, j, &[v]);
+                    out.put(r, j, &[a.output(r, dot, w.sums[j], w.scales[j])]);
                 }
             }
         }
@@ -1147,13 +1169,11 @@ fn tile_kn<const MR: usize>(x: &[f32], k: usize, w: &[f32], n: usize, j: usize) 
 }
 
 /// Borrows the f32 values of `t` (made contiguous first) for `f`.
-fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
-        return Err(
-            candle_core::Error::Msg("attention kernel: tensor not on the CPU".into()).into(),
-        );
+        return Err(candle_core::Error::Msg("kernels: tensor not on the CPU".into()).into());
     };
     f(&cpu.as_slice::<f32>()?[layout.start_offset()..][..t.elem_count()])
 }

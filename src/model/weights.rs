@@ -11,7 +11,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::model::kernels::{Int8Rows, Linear};
+use crate::model::kernels::{with_f32, Int8Rows, Linear};
 use crate::model::source::{ByteSource, SourceReader};
 
 /// One stored tensor.
@@ -373,16 +373,8 @@ fn to_int8(name: &str, t: Stored) -> Result<Stored> {
         Stored::Quantized(q) if q.dtype() == GgmlDType::Q8_0 && k % q.dtype().block_size() == 0 => {
             Int8Rows::from_q8_0(&q.data()?, n, k)
         }
-        Stored::Dense(d) if d.is_contiguous() && d.device().is_cpu() => {
-            let (storage, layout) = d.storage_and_layout();
-            match &*storage {
-                candle_core::Storage::Cpu(cpu) => {
-                    Int8Rows::quantize(&cpu.as_slice::<f32>()?[layout.start_offset()..], n, k)
-                }
-                _ => unreachable!("checked to be on the CPU"),
-            }
-        }
-        _ => {
+        Stored::Dense(d) => with_f32(d, |v| Ok(Int8Rows::quantize(v, n, k)))?,
+        Stored::Quantized(_) => {
             let values = t.to_f32()?.flatten_all()?.to_vec1::<f32>()?;
             Int8Rows::quantize(&values, n, k)
         }
