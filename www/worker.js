@@ -208,6 +208,15 @@ async function readLocal(blob, file, onProgress) {
   return { bytes, cached: false, local: true };
 }
 
+/** Frees the memory behind `bytes` at once (detaching its buffer), where the browser can. */
+function release(bytes) {
+  try {
+    bytes.buffer.transfer?.(0);
+  } catch {
+    // Not detachable (shared or already detached): the collector frees it.
+  }
+}
+
 async function load(id, model, metrics, download, quantize) {
   if (summarizer) {
     summarizer.free();
@@ -279,6 +288,7 @@ async function load(id, model, metrics, download, quantize) {
     note: unchecked.length ? `${unchecked.join(', ')} not checked: ${expected.note ?? `the ${expected.source} lists no checksum for ${unchecked.length > 1 ? 'them' : 'it'}`}` : null,
   };
   const revision = revisionOf(model.baseUrl);
+  const byteCounts = results.map((r) => r.bytes.length);
   try {
     summarizer = new WasmSummarizer(config, tokenizer, weights, {
       weightsName: model.files.weights,
@@ -297,11 +307,15 @@ async function load(id, model, metrics, download, quantize) {
     // A cached copy that does not parse would fail forever: drop it so a retry downloads anew.
     if (!model.blobs) await evict(names.map((k) => model.urls[k]));
     throw err;
+  } finally {
+    // The model copied the weights out tensor by tensor: free the file's bytes now, not
+    // whenever the collector gets to them, so they never add to the memory a summary needs.
+    release(weights);
   }
   await report(id, summarizer.loadRecords);
   const fileFacts = names.map((key, i) => ({
     file: model.files[key],
-    bytes: results[i].bytes.length,
+    bytes: byteCounts[i],
     cached: results[i].cached,
     cacheError: results[i].cacheError,
   }));
