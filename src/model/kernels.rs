@@ -84,26 +84,115 @@ pub fn set_parallel(enabled: bool) {
 /// Threads the kernels split work over now.
 #[cfg(feature = "threads")]
 fn pool_threads() -> usize {
-    if PARALLEL.load(std::sync::atomic::Ordering::Relaxed) {
+    if PARALLEL.load(std::sync::atomic::Ordering::Relaxed) && !SHARING.with(|on| on.get()) {
         rayon::current_num_threads()
     } else {
         1
     }
 }
 
-/// Runs `f` over column ranges covering `0..n` (multiples of 4 long, but the last): in parallel on
-/// the rayon pool in threaded builds when the product is big enough, else as one range.
+/// Runs `f(i)` for every `i` in `0..count` on the calling thread and `helpers` pool threads
+/// together: each takes the next index until none is left. The caller starts at once; a helper
+/// woken from sleep (on a virtual machine that can take longer than a small product) joins
+/// when it is up and takes what remains, or nothing. The caller returns once every index it or a
+/// helper took is done: a helper that arrives later takes no index and touches nothing of `f`.
+///
+/// (rayon's `par_iter` from outside the pool would put the caller to sleep and wait for two
+/// woken workers; through the public API in Chromium two threads then encoded only 1.1× faster
+/// than one.)
+#[cfg(feature = "threads")]
+fn run_shared(count: usize, helpers: usize, f: &(dyn Fn(usize) + Sync)) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    type Job = dyn Fn(usize) + Sync;
+    struct Shared {
+        next: AtomicUsize,
+        done: AtomicUsize,
+        count: usize,
+        f: *const Job,
+    }
+    // SAFETY: `f` is `Sync` and only called for indices taken before `count` ran out, all of
+    // which the caller waits for (`Wait`) while `f` is alive.
+    unsafe impl Send for Shared {}
+    unsafe impl Sync for Shared {}
+
+    /// Counts an index as done when its call returns or unwinds.
+    struct Finish<'a>(&'a AtomicUsize);
+    impl Drop for Finish<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Release);
+        }
+    }
+    fn work(s: &Shared) {
+        loop {
+            let i = s.next.fetch_add(1, Ordering::AcqRel);
+            if i >= s.count {
+                return;
+            }
+            let _finish = Finish(&s.done);
+            let outer = SHARING.with(|on| on.replace(true));
+            // SAFETY: see `Shared`: index `i` was taken before `count` ran out.
+            unsafe { (*s.f)(i) };
+            SHARING.with(|on| on.set(outer));
+        }
+    }
+    /// On return or unwind: no index is handed out any more, and every one taken is waited for.
+    struct Wait<'a>(&'a Shared);
+    impl Drop for Wait<'_> {
+        fn drop(&mut self) {
+            let taken = self
+                .0
+                .next
+                .swap(usize::MAX / 2, Ordering::AcqRel)
+                .min(self.0.count);
+            while self.0.done.load(Ordering::Acquire) < taken {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    // SAFETY: only the lifetime is erased; `Wait` keeps every call within `f`'s lifetime.
+    let f: *const Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static Job>(f) };
+    let shared = Arc::new(Shared {
+        next: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        count,
+        f,
+    });
+    let _wait = Wait(&shared);
+    for _ in 0..helpers.min(count.saturating_sub(1)) {
+        let s = Arc::clone(&shared);
+        rayon::spawn(move || work(&s));
+    }
+    work(&shared);
+}
+
+#[cfg(feature = "threads")]
+thread_local! {
+    /// Whether this thread is inside a share of [`run_shared`]: work nested in it (the products
+    /// of one attention head) stays on the thread, already one of the busy ones.
+    static SHARING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Pool threads that may help the caller now (the pool's size less one for the caller's core).
+#[cfg(feature = "threads")]
+fn helpers() -> usize {
+    pool_threads().saturating_sub(1)
+}
+
+/// Runs `f` over column ranges covering `0..n` (multiples of 4 long, but the last): shared with
+/// pool threads ([`run_shared`]) in threaded builds when the product is big enough, else as one
+/// range.
 fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Sync) {
     #[cfg(feature = "threads")]
     {
         let threads = pool_threads();
         if threads > 1 && work >= PARALLEL_MIN_WORK && n >= 8 {
-            use rayon::prelude::*;
-            // A few ranges per thread, so a thread slowed by the page still finishes in step.
+            // A few ranges per thread, so a helper that joins late still gets a share.
             let step = (n.div_ceil(threads * 4) + 3) & !3;
-            (0..n.div_ceil(step))
-                .into_par_iter()
-                .for_each(|c| f(c * step..((c + 1) * step).min(n)));
+            let ranges = n.div_ceil(step);
+            run_shared(ranges, helpers(), &|c| f(c * step..((c + 1) * step).min(n)));
             return;
         }
     }
@@ -111,22 +200,15 @@ fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Syn
     f(0..n)
 }
 
-/// `f(0..m)` collected in order: on the rayon pool in threaded builds when the work is big
-/// enough (quantizing the activations of a long input is too much to leave on one thread).
+/// `f(0..m)` collected in order: shared with pool threads in threaded builds when the work is
+/// big enough (quantizing the activations of a long input is too much to leave on one thread).
 fn map_rows<T: Send>(m: usize, work: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    #[cfg(feature = "threads")]
-    {
-        if pool_threads() > 1 && work >= PARALLEL_MIN_QUANTIZE && m > 1 {
-            use rayon::prelude::*;
-            return (0..m).into_par_iter().map(&f).collect();
-        }
-    }
-    let _ = work;
-    (0..m).map(f).collect()
+    let mut slots: Vec<()> = vec![(); m];
+    map_rows_mut(&mut slots, 1, work, |r, _| f(r))
 }
 
 /// `f(r, row)` for each row of `out` (`width` values each), in place, results collected in
-/// order: on the rayon pool in threaded builds when the work is big enough.
+/// order: shared with pool threads in threaded builds when the work is big enough.
 fn map_rows_mut<T: Send, A: Send>(
     out: &mut [A],
     width: usize,
@@ -135,17 +217,35 @@ fn map_rows_mut<T: Send, A: Send>(
 ) -> Vec<T> {
     #[cfg(feature = "threads")]
     {
-        if pool_threads() > 1 && work >= PARALLEL_MIN_QUANTIZE && out.len() > width {
-            use rayon::prelude::*;
-            return out
-                .par_chunks_mut(width)
-                .enumerate()
-                .map(|(r, row)| f(r, row))
+        let rows = out.len() / width.max(1);
+        if pool_threads() > 1 && work >= PARALLEL_MIN_QUANTIZE && rows > 1 {
+            /// Rows handed out at a time.
+            const ROWS: usize = 16;
+            let mut results: Vec<Option<T>> = (0..rows).map(|_| None).collect();
+            struct Ptrs<A, T>(*mut A, *mut Option<T>);
+            // SAFETY: each block of rows (and its results) is written by the one thread that
+            // took it; `run_shared` returns only when every block is done.
+            unsafe impl<A, T> Sync for Ptrs<A, T> {}
+            let ptrs = Ptrs(out.as_mut_ptr(), results.as_mut_ptr());
+            let ptrs = &ptrs;
+            run_shared(rows.div_ceil(ROWS), helpers(), &|block| {
+                for r in block * ROWS..((block + 1) * ROWS).min(rows) {
+                    // SAFETY: row `r` lies inside `out` and belongs to this block alone.
+                    let row =
+                        unsafe { std::slice::from_raw_parts_mut(ptrs.0.add(r * width), width) };
+                    let value = f(r, row);
+                    // SAFETY: as above, for result `r`.
+                    unsafe { *ptrs.1.add(r) = Some(value) };
+                }
+            });
+            return results
+                .into_iter()
+                .map(|v| v.expect("every row was mapped"))
                 .collect();
         }
     }
     let _ = work;
-    out.chunks_mut(width)
+    out.chunks_mut(width.max(1))
         .enumerate()
         .map(|(r, row)| f(r, row))
         .collect()
@@ -155,14 +255,13 @@ fn map_rows_mut<T: Send, A: Send>(
 /// group of four weight rows streams past it once.
 const ROW_CHUNK: usize = 96;
 
-/// Runs `f` for every head `0..count`: on the rayon pool in threaded builds when the work is big
-/// enough, else one after another.
+/// Runs `f` for every head `0..count`: shared with pool threads ([`run_shared`]) in threaded
+/// builds when the work is big enough, else one after another.
 fn for_each_head(count: usize, work: usize, f: impl Fn(usize) + Sync) {
     #[cfg(feature = "threads")]
     {
         if pool_threads() > 1 && work >= PARALLEL_MIN_WORK && count > 1 {
-            use rayon::prelude::*;
-            (0..count).into_par_iter().for_each(&f);
+            run_shared(count, helpers(), &f);
             return;
         }
     }
@@ -1178,16 +1277,24 @@ pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Re
     f(&cpu.as_slice::<f32>()?[layout.start_offset()..][..t.elem_count()])
 }
 
+/// Query rows (per head) from which [`attention`] transposes the keys for the scores: below it
+/// (decoder steps) the transpose would cost more than the product.
+const KEYS_TRANSPOSED_FROM: usize = 16;
+
 /// Unscaled dot-product attention (T5 folds the scale into its weights):
-/// `softmax(q · kᵀ + bias) · v` for `q` `[b, h, sq, dk]`, `k` and `v` `[b, h, sk, dk]` and an
-/// additive `bias` `[1 or b, h, sq, sk]` (position bias, `-inf` where masked), returned as
+/// `softmax(q · kᵀ + bias) · v` for `q` `[b, h, sq, dk]`, `k` and `v` `[b or 1, h, sk, dk]` and
+/// an additive `bias` `[1 or b, h, sq, sk]` (position bias, `-inf` where masked), returned as
 /// `[b, sq, h · dk]`, the layout the output projection takes. Per head: the scores by
-/// [`matmul_f32`], bias, softmax ([`softmax_row`]), then the values by [`matmul_f32_kn`]. The reference is candle's `matmul`, `broadcast_add` and
+/// [`matmul_f32`] (or, for many queries, [`matmul_f32_kn`] against the transposed keys), bias,
+/// softmax ([`softmax_row`]), then the values by [`matmul_f32_kn`].
+/// Keys and values of batch 1 serve every query batch entry (the encoder output all beams
+/// attend to): each head's keys are then read once for the queries of all `b` entries. The
+/// reference is candle's `matmul` (broadcast over the batch), `broadcast_add` and
 /// `softmax_last_dim`.
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (b, h, sq, dk) = q.dims4()?;
     let (kb, kh, sk, kdk) = k.dims4()?;
-    if (kb, kh, kdk) != (b, h, dk) || v.dims() != k.dims() {
+    if (kb != b && kb != 1) || (kh, kdk) != (h, dk) || v.dims() != k.dims() {
         return Err(candle_core::Error::Msg(format!(
             "attention kernel: q {:?}, k {:?}, v {:?} do not fit",
             q.dims(),
@@ -1210,6 +1317,8 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
         }
         None => 1,
     };
+    // A unit of work: one head of one batch entry, or with shared keys one head of every entry.
+    let entries = if kb == b { 1 } else { b };
     let mut out = vec![0f32; b * sq * h * dk];
     let dst = Out::new(&mut out, b * sq, h * dk);
     let no_bias = Tensor::zeros(1, DType::F32, q.device())?;
@@ -1217,25 +1326,51 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
         with_f32(k, |k| {
             with_f32(v, |v| {
                 with_f32(bias.unwrap_or(&no_bias), |bias_values| {
-                    for_each_head(b * h, b * h * sq * sk * dk, |head| {
-                        let (bi, hi) = (head / h, head % h);
-                        let qh = &q[head * sq * dk..][..sq * dk];
-                        let kh = &k[head * sk * dk..][..sk * dk];
-                        let vh = &v[head * sk * dk..][..sk * dk];
-                        let mut scores = vec![0f32; sq * sk];
-                        matmul_f32(qh, sq, kh, sk, dk, &mut scores);
-                        let bias_at = ((bi % bias_batches) * h + hi) * sq * sk;
-                        for (i, row) in scores.chunks_exact_mut(sk).enumerate() {
-                            let bias_row = bias
-                                .is_some()
-                                .then(|| &bias_values[bias_at + i * sk..][..sk]);
+                    for_each_head(kb * h, b * h * sq * sk * dk, |unit| {
+                        let (kbi, hi) = (unit / h, unit % h);
+                        let batch = kbi..kbi + entries;
+                        let rows = entries * sq;
+                        let kh = &k[unit * sk * dk..][..sk * dk];
+                        let vh = &v[unit * sk * dk..][..sk * dk];
+                        let gathered;
+                        let qh = if entries == 1 {
+                            &q[(kbi * h + hi) * sq * dk..][..sq * dk]
+                        } else {
+                            gathered = batch
+                                .clone()
+                                .flat_map(|bi| &q[(bi * h + hi) * sq * dk..][..sq * dk])
+                                .copied()
+                                .collect::<Vec<f32>>();
+                            &gathered
+                        };
+                        let mut scores = vec![0f32; rows * sk];
+                        if rows >= KEYS_TRANSPOSED_FROM {
+                            // Many queries: the keys transposed once to `[dk, sk]`, so the
+                            // scores are a row-broadcast product with no lane sums (about twice
+                            // the speed of dot products over dk = 64 values).
+                            let mut kt = vec![0f32; dk * sk];
+                            for (j, key) in kh.chunks_exact(dk).enumerate() {
+                                for (i, &x) in key.iter().enumerate() {
+                                    kt[i * sk + j] = x;
+                                }
+                            }
+                            matmul_f32_kn(qh, rows, &kt, dk, sk, &mut scores);
+                        } else {
+                            matmul_f32(qh, rows, kh, sk, dk, &mut scores);
+                        }
+                        for (at, row) in scores.chunks_exact_mut(sk).enumerate() {
+                            let (bi, i) = (kbi + at / sq, at % sq);
+                            let bias_row = bias.is_some().then(|| {
+                                let head = (bi % bias_batches) * h + hi;
+                                &bias_values[(head * sq + i) * sk..][..sk]
+                            });
                             softmax_row(row, bias_row);
                         }
-                        let mut ctx = vec![0f32; sq * dk];
-                        matmul_f32_kn(&scores, sq, vh, sk, dk, &mut ctx);
-                        // Head `hi` owns columns hi·dk.. of every row of its batch entry.
-                        for (i, row) in ctx.chunks_exact(dk).enumerate() {
-                            dst.put(bi * sq + i, hi * dk, row);
+                        let mut ctx = vec![0f32; rows * dk];
+                        matmul_f32_kn(&scores, rows, vh, sk, dk, &mut ctx);
+                        // Head `hi` owns columns hi·dk.. of every row of its batch entries.
+                        for (at, row) in ctx.chunks_exact(dk).enumerate() {
+                            dst.put(kbi * sq + at, hi * dk, row);
                         }
                     });
                     Ok(())

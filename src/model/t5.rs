@@ -109,17 +109,31 @@ impl Attention {
 
     /// Scaled-free dot-product attention (T5 folds the scale into its weights), then `o`.
     fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.o.forward(&self.context(q, k, v, bias)?)
+    }
+
+    /// The attention's context `[b, sq, h · d_kv]`, before the output projection.
+    fn context(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
         if KERNELS_BY_DEFAULT {
-            return self.o.forward(&kernels::attention(q, k, v, bias)?);
+            return kernels::attention(q, k, v, bias);
         }
         let (b, h, sq, dk) = q.dims4()?;
-        let mut scores = q.matmul(&k.t()?)?;
+        // Keys and values of batch 1 (the encoder output) serve every hypothesis.
+        let mut scores = if k.dim(0)? == b {
+            q.matmul(&k.t()?)?
+        } else {
+            q.broadcast_matmul(&k.t()?)?
+        };
         if let Some(bias) = bias {
             scores = scores.broadcast_add(bias)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs.matmul(v)?.transpose(1, 2)?.reshape((b, sq, h * dk))?;
-        self.o.forward(&ctx)
+        let ctx = if v.dim(0)? == b {
+            probs.matmul(v)?
+        } else {
+            probs.broadcast_matmul(v)?
+        };
+        Ok(ctx.transpose(1, 2)?.reshape((b, sq, h * dk))?)
     }
 }
 
@@ -284,7 +298,8 @@ impl Stack {
 pub struct DecoderCache {
     /// Per decoder block: self-attention K and V `[b, h, steps, d_kv]`.
     self_kv: Vec<Option<(Tensor, Tensor)>>,
-    /// Per decoder block: cross-attention K and V over the encoder output, computed once.
+    /// Per decoder block: cross-attention K and V over the encoder output, computed once; of
+    /// batch 1 when every hypothesis reads the same input (beams share it instead of copying it).
     cross_kv: Vec<(Tensor, Tensor)>,
     /// Decoder positions already consumed.
     len: usize,
@@ -310,7 +325,8 @@ impl DecoderCache {
         for kv in self.self_kv.iter_mut().flatten() {
             *kv = (kv.0.index_select(&idx, 0)?, kv.1.index_select(&idx, 0)?);
         }
-        if first.dim(0)? != indices.len() {
+        // Batch 1 serves any number of hypotheses; per-hypothesis K and V follow their beams.
+        if first.dim(0)? != 1 {
             for kv in self.cross_kv.iter_mut() {
                 *kv = (kv.0.index_select(&idx, 0)?, kv.1.index_select(&idx, 0)?);
             }
@@ -388,31 +404,46 @@ impl T5 {
         let mut xs = self.embed(input_ids)?;
         let bias = position_bias(self.encoder.bias_table(), &self.cfg, 0, s, s, true, false)?;
         for block in &self.encoder.blocks {
+            // Nested stages say how much of a sublayer its products take.
             xs = profile::stage("encoder.attention", || -> Result<_> {
                 let h = block.self_norm.forward(&xs)?;
                 let attn = &block.self_attn;
-                let (q, k, v) = (
-                    attn.heads(&h, &attn.q)?,
-                    attn.heads(&h, &attn.k)?,
-                    attn.heads(&h, &attn.v)?,
-                );
-                Ok((&xs + attn.attend(&q, &k, &v, Some(&bias))?)?)
+                let (q, k, v) = profile::stage("encoder.attention.qkv", || -> Result<_> {
+                    Ok((
+                        attn.heads(&h, &attn.q)?,
+                        attn.heads(&h, &attn.k)?,
+                        attn.heads(&h, &attn.v)?,
+                    ))
+                })?;
+                let ctx = profile::stage("encoder.attention.scores_values", || {
+                    attn.context(&q, &k, &v, Some(&bias))
+                })?;
+                let out = profile::stage("encoder.attention.o", || attn.o.forward(&ctx))?;
+                Ok((&xs + out)?)
             })?;
             xs = profile::stage("encoder.feed_forward", || -> Result<_> {
                 let h = block.ff_norm.forward(&xs)?;
-                Ok((&xs + block.ff.forward(&h, self.cfg.activation)?)?)
+                let out = profile::stage("encoder.feed_forward.products", || {
+                    block.ff.forward(&h, self.cfg.activation)
+                })?;
+                Ok((&xs + out)?)
             })?;
         }
         self.encoder.final_norm.forward(&xs)
     }
 
-    /// Prepares decoding against `encoder_output` `[1 or b, s, d]`, repeated to `batch` hypotheses.
+    /// Prepares decoding against `encoder_output` `[1 or b, s, d]` for `batch` hypotheses. An
+    /// output of batch 1 is shared by all of them (its keys and values are computed and kept
+    /// once); one of batch `b` must match `batch`.
     pub fn start_decoder(&self, encoder_output: &Tensor, batch: usize) -> Result<DecoderCache> {
-        let enc = if encoder_output.dim(0)? == batch {
-            encoder_output.clone()
-        } else {
-            encoder_output.repeat((batch, 1, 1))?
-        };
+        let enc_batch = encoder_output.dim(0)?;
+        if enc_batch != 1 && enc_batch != batch {
+            return Err(candle_core::Error::Msg(format!(
+                "start_decoder: encoder output of batch {enc_batch} for {batch} hypotheses"
+            ))
+            .into());
+        }
+        let enc = encoder_output;
         let cross_kv = profile::stage("decoder.cross_kv", || {
             self.decoder
                 .blocks
@@ -422,7 +453,7 @@ impl T5 {
                         .cross
                         .as_ref()
                         .expect("decoder blocks have cross attention");
-                    Ok((attn.heads(&enc, &attn.k)?, attn.heads(&enc, &attn.v)?))
+                    Ok((attn.heads(enc, &attn.k)?, attn.heads(enc, &attn.v)?))
                 })
                 .collect::<Result<Vec<_>>>()
         })?;

@@ -242,21 +242,24 @@ fn logit_row(len: usize, seed: u64) -> Vec<f32> {
 
 pub fn check_attention() {
     let dev = Device::Cpu;
-    // (batch, heads, queries, keys, d_kv, bias batch, causal)
-    for (b, h, sq, sk, dk, bb, causal) in [
-        (1, 2, 6, 7, 16, 1, false),
-        (1, 1, 7, 9, 16, 1, true),
-        (2, 3, 5, 5, 8, 1, true),
-        (2, 2, 1, 13, 12, 2, false),
-        (1, 8, 64, 64, 64, 1, true),
+    // (batch, heads, queries, keys, d_kv, bias batch, causal, key batch); keys of batch 1 are
+    // shared by every query batch entry (beams attending to one encoder output).
+    for (b, h, sq, sk, dk, bb, causal, kb) in [
+        (1, 2, 6, 7, 16, 1, false, 1),
+        (1, 1, 7, 9, 16, 1, true, 1),
+        (2, 3, 5, 5, 8, 1, true, 2),
+        (2, 2, 1, 13, 12, 2, false, 2),
+        (1, 8, 64, 64, 64, 1, true, 1),
+        (4, 3, 1, 21, 8, 1, false, 1),
+        (3, 2, 4, 6, 12, 3, true, 1),
     ] {
         let t = |dims: &[usize], seed| {
             let n = dims.iter().product();
             Tensor::from_vec(values(n, seed), dims, &dev).unwrap()
         };
         let q = (t(&[b, h, sq, dk], 1) * 3.0).unwrap();
-        let k = t(&[b, h, sk, dk], 2);
-        let v = t(&[b, h, sk, dk], 3);
+        let k = t(&[kb, h, sk, dk], 2);
+        let v = t(&[kb, h, sk, dk], 3);
         let mut bias: Vec<f32> = values(bb * h * sq * sk, 4);
         if causal {
             for (at, x) in bias.iter_mut().enumerate() {
@@ -269,13 +272,13 @@ pub fn check_attention() {
         let bias = Tensor::from_vec(bias, (bb, h, sq, sk), &dev).unwrap();
         for bias in [Some(&bias), None] {
             let got = kernels::attention(&q, &k, &v, bias).unwrap();
-            let mut scores = q.matmul(&k.t().unwrap()).unwrap();
+            let mut scores = q.broadcast_matmul(&k.t().unwrap()).unwrap();
             if let Some(bias) = bias {
                 scores = scores.broadcast_add(bias).unwrap();
             }
             let probs = candle_nn::ops::softmax_last_dim(&scores).unwrap();
             let want = probs
-                .matmul(&v)
+                .broadcast_matmul(&v)
                 .unwrap()
                 .transpose(1, 2)
                 .unwrap()
@@ -284,7 +287,7 @@ pub fn check_attention() {
             let diff = max_diff(&got, &want);
             assert!(
                 diff <= 1e-5,
-                "attention b={b} h={h} sq={sq} sk={sk} dk={dk} bias={}: differs by {diff}",
+                "attention b={b} h={h} sq={sq} sk={sk} dk={dk} kb={kb} bias={}: differs by {diff}",
                 bias.is_some()
             );
         }
