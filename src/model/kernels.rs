@@ -1277,16 +1277,14 @@ pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Re
     f(&cpu.as_slice::<f32>()?[layout.start_offset()..][..t.elem_count()])
 }
 
-/// Query rows (per head) from which [`attention`] transposes the keys for the scores: below it
-/// (decoder steps) the transpose would cost more than the product.
-const KEYS_TRANSPOSED_FROM: usize = 16;
-
 /// Unscaled dot-product attention (T5 folds the scale into its weights):
 /// `softmax(q · kᵀ + bias) · v` for `q` `[b, h, sq, dk]`, `k` and `v` `[b or 1, h, sk, dk]` and
 /// an additive `bias` `[1 or b, h, sq, sk]` (position bias, `-inf` where masked), returned as
 /// `[b, sq, h · dk]`, the layout the output projection takes. Per head: the scores by
-/// [`matmul_f32`] (or, for many queries, [`matmul_f32_kn`] against the transposed keys), bias,
-/// softmax ([`softmax_row`]), then the values by [`matmul_f32_kn`].
+/// [`matmul_f32`], bias, softmax ([`softmax_row`]), then the values by [`matmul_f32_kn`]. (Scores
+/// as a row-broadcast product against keys transposed once were about twice as fast per head in
+/// a kernel diagnostic, but their summation order moved ours f32 off transformers.js fp32 after
+/// 22 of 64 greedy tokens on the bench's random model, where these dot products keep 63.)
 /// Keys and values of batch 1 serve every query batch entry (the encoder output all beams
 /// attend to): each head's keys are then read once for the queries of all `b` entries. The
 /// reference is candle's `matmul` (broadcast over the batch), `broadcast_add` and
@@ -1344,20 +1342,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
                             &gathered
                         };
                         let mut scores = vec![0f32; rows * sk];
-                        if rows >= KEYS_TRANSPOSED_FROM {
-                            // Many queries: the keys transposed once to `[dk, sk]`, so the
-                            // scores are a row-broadcast product with no lane sums (about twice
-                            // the speed of dot products over dk = 64 values).
-                            let mut kt = vec![0f32; dk * sk];
-                            for (j, key) in kh.chunks_exact(dk).enumerate() {
-                                for (i, &x) in key.iter().enumerate() {
-                                    kt[i * sk + j] = x;
-                                }
-                            }
-                            matmul_f32_kn(qh, rows, &kt, dk, sk, &mut scores);
-                        } else {
-                            matmul_f32(qh, rows, kh, sk, dk, &mut scores);
-                        }
+                        matmul_f32(qh, rows, kh, sk, dk, &mut scores);
                         for (at, row) in scores.chunks_exact_mut(sk).enumerate() {
                             let (bi, i) = (kbi + at / sq, at % sq);
                             let bias_row = bias.is_some().then(|| {
