@@ -288,7 +288,6 @@ async function load(id, model, metrics, download, quantize) {
     note: unchecked.length ? `${unchecked.join(', ')} not checked: ${expected.note ?? `the ${expected.source} lists no checksum for ${unchecked.length > 1 ? 'them' : 'it'}`}` : null,
   };
   const revision = revisionOf(model.baseUrl);
-  const byteCounts = results.map((r) => r.bytes.length);
   try {
     summarizer = new WasmSummarizer(config, tokenizer, weights, {
       weightsName: model.files.weights,
@@ -315,7 +314,7 @@ async function load(id, model, metrics, download, quantize) {
   await report(id, summarizer.loadRecords);
   const fileFacts = names.map((key, i) => ({
     file: model.files[key],
-    bytes: byteCounts[i],
+    bytes: files[i].bytes,
     cached: results[i].cached,
     cacheError: results[i].cacheError,
   }));

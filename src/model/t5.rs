@@ -119,20 +119,12 @@ impl Attention {
         }
         let (b, h, sq, dk) = q.dims4()?;
         // Keys and values of batch 1 (the encoder output) serve every hypothesis.
-        let mut scores = if k.dim(0)? == b {
-            q.matmul(&k.t()?)?
-        } else {
-            q.broadcast_matmul(&k.t()?)?
-        };
+        let mut scores = q.broadcast_matmul(&k.t()?)?;
         if let Some(bias) = bias {
             scores = scores.broadcast_add(bias)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = if v.dim(0)? == b {
-            probs.matmul(v)?
-        } else {
-            probs.broadcast_matmul(v)?
-        };
+        let ctx = probs.broadcast_matmul(v)?;
         Ok(ctx.transpose(1, 2)?.reshape((b, sq, h * dk))?)
     }
 }
@@ -443,7 +435,6 @@ impl T5 {
             ))
             .into());
         }
-        let enc = encoder_output;
         let cross_kv = profile::stage("decoder.cross_kv", || {
             self.decoder
                 .blocks
@@ -453,7 +444,10 @@ impl T5 {
                         .cross
                         .as_ref()
                         .expect("decoder blocks have cross attention");
-                    Ok((attn.heads(enc, &attn.k)?, attn.heads(enc, &attn.v)?))
+                    Ok((
+                        attn.heads(encoder_output, &attn.k)?,
+                        attn.heads(encoder_output, &attn.v)?,
+                    ))
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
