@@ -168,23 +168,28 @@ pub fn load(
     let e = |e: &dyn std::fmt::Display| e.to_string();
     let whole = || {
         let mut bytes = vec![0u8; file.len()];
-        file.read_at(0, &mut bytes);
-        bytes
+        file.read_at(0, &mut bytes).map(|()| bytes)
     };
     Ok(match system {
         System::StockF32 => {
             let mut cfg: stock::Config = serde_json::from_str(config_json).map_err(|x| e(&x))?;
             cfg.use_cache = true;
-            let vb =
-                candle_nn::VarBuilder::from_buffered_safetensors(whole(), DType::F32, &Device::Cpu)
-                    .map_err(|x| e(&x))?;
+            let vb = candle_nn::VarBuilder::from_buffered_safetensors(
+                whole().map_err(|x| e(&x))?,
+                DType::F32,
+                &Device::Cpu,
+            )
+            .map_err(|x| e(&x))?;
             let model = stock::T5ForConditionalGeneration::load(vb, &cfg).map_err(|x| e(&x))?;
             Box::new(Stock { model, enc: None })
         }
         System::StockQuantized => {
             let cfg: quantized_t5::Config = serde_json::from_str(config_json).map_err(|x| e(&x))?;
-            let vb = quantized_t5::VarBuilder::from_gguf_buffer(&whole(), &Device::Cpu)
-                .map_err(|x| e(&x))?;
+            let vb = quantized_t5::VarBuilder::from_gguf_buffer(
+                &whole().map_err(|x| e(&x))?,
+                &Device::Cpu,
+            )
+            .map_err(|x| e(&x))?;
             let model =
                 quantized_t5::T5ForConditionalGeneration::load(vb, &cfg).map_err(|x| e(&x))?;
             Box::new(Stock { model, enc: None })

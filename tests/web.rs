@@ -52,10 +52,85 @@ fn load_js(fx: &common::Fixture) -> WasmSummarizer {
     WasmSummarizer::new(
         fx.config,
         fx.tokenizer,
-        fx.weights.into(),
+        bytes(fx.weights),
         JsValue::UNDEFINED,
     )
     .unwrap()
+}
+
+fn bytes(b: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(b).into()
+}
+
+/// `b` as a `Blob` (what the worker passes for a file in Cache Storage or a picked file).
+fn blob(b: &[u8]) -> JsValue {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(b));
+    web_sys::Blob::new_with_u8_array_sequence(&parts)
+        .unwrap()
+        .into()
+}
+
+#[wasm_bindgen_test]
+fn weights_as_a_blob_summarize_like_bytes() {
+    for fx in &FIXTURES {
+        let s = WasmSummarizer::new(
+            fx.config,
+            fx.tokenizer,
+            blob(fx.weights),
+            JsValue::UNDEFINED,
+        )
+        .unwrap();
+        let options =
+            js_sys::JSON::parse(r#"{"maxInputTokens":96,"maxNewTokens":16,"minNewTokens":4}"#)
+                .unwrap();
+        let result = s.summarize(ARTICLE, options, None).unwrap();
+        let golden: serde_json::Value = serde_json::from_str(fx.golden).unwrap();
+        assert_eq!(
+            get(&result, "text").as_string().unwrap(),
+            golden["text"].as_str().unwrap(),
+            "{}",
+            fx.name
+        );
+        assert_eq!(
+            get(&s.info().unwrap(), "modelBytes").as_f64(),
+            get(&load_js(fx).info().unwrap(), "modelBytes").as_f64()
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn weights_of_another_type_are_refused() {
+    let fx = &FIXTURES[0];
+    let Err(err) = WasmSummarizer::new(
+        fx.config,
+        fx.tokenizer,
+        "weights".into(),
+        JsValue::UNDEFINED,
+    ) else {
+        panic!("a string loaded as weights");
+    };
+    let (kind, message) = error_kind(&err);
+    assert_eq!(kind, "invalid-option");
+    assert!(message.contains("Uint8Array or a Blob"), "{message}");
+}
+
+#[wasm_bindgen_test]
+fn sha256_by_chunks_equals_the_digest_of_the_whole() {
+    use t5_summarizer::wasm::Sha256;
+    let mut h = Sha256::new();
+    h.update(b"abc");
+    assert_eq!(
+        h.finish(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let whole = FIXTURES[0].weights;
+    for chunk in whole.chunks(65_537) {
+        h.update(chunk);
+    }
+    let chunked = h.finish();
+    h.update(whole);
+    assert_eq!(chunked, h.finish());
+    assert_eq!(chunked.len(), 64);
 }
 
 fn get(obj: &JsValue, key: &str) -> JsValue {
@@ -110,17 +185,15 @@ fn error_kind(err: &JsValue) -> (String, String) {
 #[wasm_bindgen_test]
 fn load_errors_carry_a_kind() {
     let fx = &FIXTURES[0];
-    let Err(err) = WasmSummarizer::new(
-        fx.config,
-        fx.tokenizer,
-        fx.weights[..100].into(),
-        JsValue::UNDEFINED,
-    ) else {
-        panic!("a truncated file loaded");
-    };
-    let (kind, message) = error_kind(&err);
-    assert_eq!(kind, "model-file");
-    assert!(message.starts_with("model.safetensors: "), "{message}");
+    for weights in [bytes(&fx.weights[..100]), blob(&fx.weights[..100])] {
+        let Err(err) = WasmSummarizer::new(fx.config, fx.tokenizer, weights, JsValue::UNDEFINED)
+        else {
+            panic!("a truncated file loaded");
+        };
+        let (kind, message) = error_kind(&err);
+        assert_eq!(kind, "model-file");
+        assert!(message.starts_with("model.safetensors: "), "{message}");
+    }
 }
 
 #[wasm_bindgen_test]

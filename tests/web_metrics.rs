@@ -155,7 +155,13 @@ async fn the_summarizer_logs_every_stage_by_itself() {
         "ab".repeat(32),
         fx.weights.len()
     ));
-    let s = WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights.into(), options).unwrap();
+    let s = WasmSummarizer::new(
+        fx.config,
+        fx.tokenizer,
+        js_sys::Uint8Array::from(fx.weights).into(),
+        options,
+    )
+    .unwrap();
     let load = value(&s.load_records().unwrap());
     assert_eq!(load[0]["type"], "model_loading");
     assert_eq!(load[0]["model"]["dtype"], "f32");
@@ -319,9 +325,13 @@ async fn a_failed_load_is_logged() {
         .unwrap()
         .len();
     let options = json(r#"{"id":"broken"}"#);
-    assert!(
-        WasmSummarizer::new(fx.config, fx.tokenizer, fx.weights[..100].into(), options).is_err()
-    );
+    assert!(WasmSummarizer::new(
+        fx.config,
+        fx.tokenizer,
+        js_sys::Uint8Array::from(&fx.weights[..100]).into(),
+        options
+    )
+    .is_err());
     let stored = value(&logger.records().await.unwrap());
     let stored = stored.as_array().unwrap();
     assert_eq!(stored.len(), before + 1);

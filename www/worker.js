@@ -80,9 +80,9 @@ function appFiles() {
   );
 }
 
-let WasmSummarizer, simdEnabled, get_performance_logger, outOfMemory, runtime;
+let WasmSummarizer, Sha256, simdEnabled, get_performance_logger, outOfMemory, runtime;
 const ready = start().then(({ pkg, runtime: r }) => {
-  ({ WasmSummarizer, simdEnabled, get_performance_logger, outOfMemory } = pkg);
+  ({ WasmSummarizer, Sha256, simdEnabled, get_performance_logger, outOfMemory } = pkg);
   runtime = { ...r, appFiles: appFiles() };
 });
 let summarizer = null;
@@ -195,9 +195,16 @@ async function expectedChecksums(model) {
   return { source: 'manifest', sums: checksumsFromManifest(manifest), cacheUrl };
 }
 
-/** A local file (picked or dropped): its bytes, read here in the worker; nothing is cached. */
-async function readLocal(blob, file, onProgress) {
+/**
+ * A local file (picked or dropped), nothing cached: config and tokenizer are read into memory;
+ * the weights stay the picked file itself (`blob`), which the model reads range by range.
+ */
+async function readLocal(blob, file, onProgress, key) {
   onProgress({ file, loaded: 0, total: blob.size });
+  if (key === 'weights') {
+    onProgress({ file, loaded: blob.size, total: blob.size });
+    return { blob, cached: false, local: true, sha256: null, hashSeconds: null };
+  }
   let bytes;
   try {
     bytes = new Uint8Array(await blob.arrayBuffer());
@@ -206,6 +213,25 @@ async function readLocal(blob, file, onProgress) {
   }
   onProgress({ file, loaded: bytes.length, total: blob.size });
   return { bytes, cached: false, local: true };
+}
+
+/** SHA-256 of a blob, read as a stream chunk by chunk (never whole in memory): { sha256, hashSeconds }. */
+async function hashBlob(blob, file) {
+  const t0 = performance.now();
+  const h = new Sha256();
+  try {
+    const reader = blob.stream().getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      h.update(value);
+    }
+    return { sha256: h.finish(), hashSeconds: (performance.now() - t0) / 1000 };
+  } catch (err) {
+    throw Object.assign(new Error(`${file}: the file could not be read (${err?.message ?? err}); open or download it again`), { kind: 'model-file', file });
+  } finally {
+    h.free();
+  }
 }
 
 /** Frees the memory behind `bytes` at once (detaching its buffer), where the browser can. */
@@ -231,9 +257,14 @@ async function load(id, model, metrics, download, quantize) {
       names.map(async (key) => {
         const t0 = performance.now();
         const onProgress = (p) => post(id, { type: 'progress', phase: 'download', ...p });
+        // The weights come back as a blob on disk where Cache Storage is there (else as bytes).
         const r = model.blobs
-          ? await readLocal(model.blobs[key], model.files[key], onProgress)
-          : await fetchFile(model.urls[key], model.files[key], { onProgress, stallSeconds: download?.stallSeconds });
+          ? await readLocal(model.blobs[key], model.files[key], onProgress, key)
+          : await fetchFile(model.urls[key], model.files[key], {
+              onProgress,
+              stallSeconds: download?.stallSeconds,
+              ...(key === 'weights' ? { asBlob: true, hasher: () => new Sha256() } : {}),
+            });
         return { ...r, fetchSeconds: (performance.now() - t0) / 1000 };
       }),
     );
@@ -246,23 +277,30 @@ async function load(id, model, metrics, download, quantize) {
     throw err;
   }
   post(id, { type: 'progress', phase: 'load' });
-  const [config, tokenizer, weights] = results.map((r) => r.bytes);
+  const [config, tokenizer] = results.map((r) => r.bytes);
+  const weights = results[2].blob ?? results[2].bytes;
+  const sizeOf = (r) => r.bytes?.length ?? r.blob.size;
   const files = names.map((key, i) => ({
     file: model.files[key],
-    bytes: results[i].bytes.length,
+    bytes: sizeOf(results[i]),
     cacheHit: results[i].cached,
     fetchSeconds: results[i].fetchSeconds,
   }));
   const expected = await expectedChecksums(model);
   const weightsFile = model.files.weights;
-  const hash = logger || expected.sums[weightsFile]?.sha256 ? await sha256(weights) : { sha256: null, hashSeconds: null };
+  // The weights' digest: computed as they streamed into the cache (or kept from then), else now.
+  const known = { sha256: results[2].sha256 ?? null, hashSeconds: results[2].hashSeconds ?? null };
+  const needed = logger || expected.sums[weightsFile]?.sha256;
+  const hash = known.sha256 || !needed ? known : results[2].blob ? await hashBlob(results[2].blob, weightsFile) : await sha256(weights);
   const checked = {};
   for (const [i, key] of names.entries()) {
     const file = model.files[key];
     const want = expected.sums[file];
     checked[file] = want ? (want.sha256 ? 'SHA-256' : 'git blob SHA-1') : null;
     if (!want) continue;
-    const bad = await mismatch(results[i].bytes, want, key === 'weights' ? hash.sha256 : null);
+    // A blob is read into memory only for a git blob SHA-1 (files too small for Git LFS).
+    const bytes = results[i].bytes ?? (want.sha256 ? null : new Uint8Array(await results[i].blob.arrayBuffer()));
+    const bad = await mismatch(bytes, want, key === 'weights' ? hash.sha256 : null);
     if (!bad) continue;
     // A corrupt or altered copy must not be served again from the cache, nor a stale list.
     if (!model.blobs) await evict([model.urls[key], ...(expected.cacheUrl ? [expected.cacheUrl] : [])]);
@@ -307,9 +345,10 @@ async function load(id, model, metrics, download, quantize) {
     if (!model.blobs) await evict(names.map((k) => model.urls[k]));
     throw err;
   } finally {
-    // The model copied the weights out tensor by tensor: free the file's bytes now, not
-    // whenever the collector gets to them, so they never add to the memory a summary needs.
-    release(weights);
+    // The model copied the weights out tensor by tensor: free the file's bytes now (when they
+    // were in memory at all), not whenever the collector gets to them, so they never add to the
+    // memory a summary needs.
+    if (weights instanceof Uint8Array) release(weights);
   }
   await report(id, summarizer.loadRecords);
   const fileFacts = names.map((key, i) => ({

@@ -2,7 +2,8 @@
 //!
 //! Loading reads the file tensor by tensor straight into the tensors' own memory, so the whole
 //! file never has to sit in (wasm) memory beside the tensors built from it: in the browser the
-//! file stays in a JavaScript `Uint8Array` and only one tensor's worth of bytes crosses at a time.
+//! file stays in a JavaScript `Blob` (on disk, in Cache Storage or the picked file) or a
+//! `Uint8Array`, and only one tensor's worth of bytes crosses at a time.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -17,8 +18,8 @@ pub trait ByteSource {
     }
 
     /// Fills `buf` with the bytes at `offset..offset + buf.len()`; the caller keeps that range
-    /// within `len()`.
-    fn read_at(&self, offset: usize, buf: &mut [u8]);
+    /// within `len()`. Fails when the bytes cannot be read (a file changed or removed on disk).
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()>;
 }
 
 impl ByteSource for &[u8] {
@@ -26,8 +27,9 @@ impl ByteSource for &[u8] {
         <[u8]>::len(self)
     }
 
-    fn read_at(&self, offset: usize, buf: &mut [u8]) {
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
         buf.copy_from_slice(&self[offset..offset + buf.len()]);
+        Ok(())
     }
 }
 
@@ -36,8 +38,9 @@ impl ByteSource for Vec<u8> {
         Vec::len(self)
     }
 
-    fn read_at(&self, offset: usize, buf: &mut [u8]) {
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
         buf.copy_from_slice(&self[offset..offset + buf.len()]);
+        Ok(())
     }
 }
 
@@ -61,7 +64,7 @@ impl Read for SourceReader<'_> {
             return Ok(0);
         }
         let n = buf.len().min((len - self.pos) as usize);
-        self.source.read_at(self.pos as usize, &mut buf[..n]);
+        self.source.read_at(self.pos as usize, &mut buf[..n])?;
         self.pos += n as u64;
         Ok(n)
     }

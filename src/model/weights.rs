@@ -114,7 +114,9 @@ impl Weights {
     ) -> Result<Self> {
         let mut magic = [0u8; 4];
         if source.len() >= 4 {
-            source.read_at(0, &mut magic);
+            source
+                .read_at(0, &mut magic)
+                .map_err(|e| unreadable(file, &e))?;
         }
         let convert = |name: &str, t: Stored| if int8 { to_int8(name, t) } else { Ok(t) };
         let mut w = if is_gguf(&magic) {
@@ -232,12 +234,16 @@ impl Weights {
             let values: Vec<f32> = match info.dtype.as_str() {
                 "F32" => {
                     let mut v = vec![0f32; count];
-                    source.read_at(info.start, bytemuck::cast_slice_mut(&mut v));
+                    source
+                        .read_at(info.start, bytemuck::cast_slice_mut(&mut v))
+                        .map_err(|e| unreadable(file, &e))?;
                     v
                 }
                 "F16" | "BF16" => {
                     let mut v = vec![0u16; count];
-                    source.read_at(info.start, bytemuck::cast_slice_mut(&mut v));
+                    source
+                        .read_at(info.start, bytemuck::cast_slice_mut(&mut v))
+                        .map_err(|e| unreadable(file, &e))?;
                     if info.dtype == "F16" {
                         v.into_iter()
                             .map(|b| half::f16::from_bits(b).to_f32())
@@ -389,6 +395,14 @@ struct SafetensorsEntry {
     start: usize,
 }
 
+/// The error for a weights file whose bytes could not be read (not a format problem).
+fn unreadable(file: &str, e: &std::io::Error) -> Error {
+    Error::model_file(
+        file,
+        format!("the file could not be read ({e}); open or download it again"),
+    )
+}
+
 /// Reads and checks a safetensors header: every tensor's byte range lies inside the file and
 /// matches its dtype and shape.
 fn safetensors_header(
@@ -407,13 +421,13 @@ fn safetensors_header(
         ));
     }
     let mut n = [0u8; 8];
-    source.read_at(0, &mut n);
+    source.read_at(0, &mut n).map_err(|e| e.to_string())?;
     let n = u64::from_le_bytes(n);
     if n > (len - 8) as u64 || n > 100_000_000 {
         return Err(format!("header of {n} bytes in a file of {len}"));
     }
     let mut json = vec![0u8; n as usize];
-    source.read_at(8, &mut json);
+    source.read_at(8, &mut json).map_err(|e| e.to_string())?;
     let map: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&json).map_err(|e| format!("header: {e}"))?;
     let data_start = 8 + n as usize;

@@ -180,16 +180,137 @@ impl crate::model::ByteSource for JsBytes {
         self.0.length() as usize
     }
 
-    fn read_at(&self, offset: usize, buf: &mut [u8]) {
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
         self.0
             .subarray(offset as u32, (offset + buf.len()) as u32)
             .copy_to(buf);
+        Ok(())
+    }
+}
+
+/// A weights file as a `Blob` (a file in Cache Storage, or one the user picked): read range by
+/// range with `FileReaderSync` (dedicated workers only), so the file stays on disk and neither
+/// JavaScript nor wasm memory ever holds all of it. Small reads (a GGUF header's fields) are
+/// served from one window read ahead, not one read each.
+pub(crate) struct JsBlob {
+    blob: web_sys::Blob,
+    reader: web_sys::FileReaderSync,
+    len: usize,
+    /// Offset and bytes of the last window read.
+    window: std::cell::RefCell<(usize, Vec<u8>)>,
+}
+
+/// Bytes read ahead for small reads.
+const BLOB_WINDOW: usize = 1 << 20;
+
+impl JsBlob {
+    pub(crate) fn new(blob: web_sys::Blob) -> Result<Self, JsValue> {
+        let reader = web_sys::FileReaderSync::new()?;
+        let len = blob.size() as usize;
+        Ok(JsBlob {
+            blob,
+            reader,
+            len,
+            window: std::cell::RefCell::new((0, Vec::new())),
+        })
+    }
+
+    fn read_range(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
+        let fail = |e: JsValue| {
+            let why = e
+                .dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+                .unwrap_or_else(|| format!("{e:?}"));
+            std::io::Error::other(why)
+        };
+        let part = self
+            .blob
+            .slice_with_f64_and_f64(offset as f64, (offset + buf.len()) as f64)
+            .map_err(fail)?;
+        let buffer = self.reader.read_as_array_buffer(&part).map_err(fail)?;
+        let bytes = js_sys::Uint8Array::new(&buffer);
+        if bytes.length() as usize != buf.len() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} of {} bytes at {offset}", bytes.length(), buf.len()),
+            ));
+        }
+        bytes.copy_to(buf);
+        Ok(())
+    }
+}
+
+impl crate::model::ByteSource for JsBlob {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
+        if buf.len() >= BLOB_WINDOW / 4 {
+            return self.read_range(offset, buf);
+        }
+        let mut window = self.window.borrow_mut();
+        let (start, bytes) = &mut *window;
+        if offset < *start || offset + buf.len() > *start + bytes.len() {
+            let n = BLOB_WINDOW.min(self.len - offset).max(buf.len());
+            bytes.resize(n, 0);
+            self.read_range(offset, bytes)?;
+            *start = offset;
+        }
+        buf.copy_from_slice(&bytes[offset - *start..offset - *start + buf.len()]);
+        Ok(())
+    }
+}
+
+/// The weights argument of [`WasmSummarizer::new`]: a `Uint8Array` or a `Blob`.
+fn weights_source(weights: &JsValue) -> Result<Box<dyn crate::model::ByteSource>, JsValue> {
+    if let Some(blob) = weights.dyn_ref::<web_sys::Blob>() {
+        return Ok(Box::new(JsBlob::new(blob.clone())?));
+    }
+    match weights.dyn_ref::<js_sys::Uint8Array>() {
+        Some(bytes) => Ok(Box::new(JsBytes(bytes.clone()))),
+        None => Err(js_error(&Error::InvalidOption(
+            "the weights must be a Uint8Array or a Blob".into(),
+        ))),
+    }
+}
+
+/// SHA-256 computed chunk by chunk (WebCrypto's digest wants the whole file at once), so a
+/// file is hashed as it streams in and never has to be held whole: `new Sha256()`,
+/// `update(chunk)` per chunk, `finish()` for the hex digest.
+#[wasm_bindgen]
+pub struct Sha256(sha2::Sha256);
+
+#[wasm_bindgen]
+impl Sha256 {
+    #[wasm_bindgen(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Sha256 {
+        use sha2::Digest;
+        Sha256(sha2::Sha256::new())
+    }
+
+    /// Adds the next chunk of the file.
+    pub fn update(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.0.update(chunk);
+    }
+
+    /// The digest of everything added, as lowercase hex; the hasher starts over.
+    pub fn finish(&mut self) -> String {
+        use sha2::Digest;
+        self.0
+            .finalize_reset()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
 #[wasm_bindgen]
 impl WasmSummarizer {
-    /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights file.
+    /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights file (a
+    /// `Uint8Array`, or a `Blob` read range by range: dedicated workers only).
     /// `options` is the weights file name or an object (see `LoadOptions`: model identity, file
     /// fetch facts, `metrics: false`). When `get_performance_logger()` has been opened in this
     /// scope, the load and every summarize are logged to it.
@@ -197,9 +318,10 @@ impl WasmSummarizer {
     pub fn new(
         config: &[u8],
         tokenizer: &[u8],
-        weights: js_sys::Uint8Array,
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | Blob")] weights: JsValue,
         options: JsValue,
     ) -> Result<WasmSummarizer, JsValue> {
+        let source = weights_source(&weights)?;
         let opts: LoadOptions = if let Some(name) = options.as_string() {
             LoadOptions {
                 weights_name: Some(name),
@@ -226,7 +348,7 @@ impl WasmSummarizer {
         let files = ModelFiles {
             config,
             tokenizer,
-            weights: &JsBytes(weights.clone()),
+            weights: source.as_ref(),
             weights_name: &weights_name,
         };
         let clock = PerformanceClock::new();
@@ -257,7 +379,7 @@ impl WasmSummarizer {
                         "model": identity.id,
                         "url": identity.url,
                         "weightsFile": weights_name,
-                        "weightsBytes": weights.length(),
+                        "weightsBytes": source.len(),
                     });
                     let records = {
                         let mut l = s.logger.borrow_mut();
@@ -287,7 +409,7 @@ impl WasmSummarizer {
                 files: opts.files,
                 memory_before,
                 memory_after: memory_reading(inner.model_bytes() as u64),
-                model_size_bytes: Some(weights.length() as u64),
+                model_size_bytes: Some(source.len() as u64),
             };
             let records = {
                 let mut l = s.logger.borrow_mut();

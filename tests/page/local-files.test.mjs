@@ -38,6 +38,14 @@ test('dropped model files are used as the model, read locally, and give the same
   // A new worker starts (its scripts come from the server or the app cache); no model file is requested.
   const modelRequests = h.requests.slice(before).filter((u) => /\/fixtures\/|\.safetensors|\.gguf|config\.json|tokenizer\.json|manifest\.json/.test(u));
   assert.deepEqual(modelRequests, [], 'the local model made model requests');
+  // The picked weights are read range by range and hashed as a stream: the digest is the file's.
+  const shas = await page.evaluate(async () => {
+    const { getPerformanceLogger } = await import('./summarizer.js');
+    return (await (await getPerformanceLogger()).records()).filter((r) => r.type === 'model_loading').map((r) => r.model.sha256);
+  });
+  assert.ok(shas.length >= 2, JSON.stringify(shas));
+  assert.equal(shas.at(-1), shas[0], 'the local copy hashes like the served one');
+  assert.match(shas[0] ?? '', /^[0-9a-f]{64}$/);
   assert.deepEqual(problems, []);
   await context.close();
 });

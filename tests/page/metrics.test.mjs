@@ -122,6 +122,14 @@ test('a summarize is fully logged: dashboard, alert, both downloads valid, every
   });
   await page.getByRole('button', { name: 'Clear metrics' }).click();
   await page.waitForFunction(() => /^0 performance records/.test(document.getElementById('metrics-status').textContent));
+
+  // After the reload the model comes from the cache (the weights as a blob on disk, never read
+  // whole): the digest taken while it streamed in is the file's, and nothing was hashed again.
+  await summarize(page);
+  const again = JSON.parse(await downloadText(page, 'Download performance_metrics.json'));
+  const cachedLoad = again.records.find((r) => r.type === 'model_loading');
+  assert.ok(cachedLoad.files.every((f) => f.cacheHit === true), JSON.stringify(cachedLoad.files));
+  assert.equal(cachedLoad.model.sha256, FIXTURE_SHA);
   assert.deepEqual(problems, []);
   await context.close();
 });
