@@ -84,7 +84,7 @@ const server = await startServer({
   port: 0,
 });
 
-/** Resident memory of the browser's renderer processes (where the page and its workers run), bytes. */
+/** Resident memory of each of the browser's renderer processes, bytes: Map pid → RSS. */
 function rendererRss(browserPid) {
   const children = new Map();
   for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
@@ -97,13 +97,13 @@ function rendererRss(browserPid) {
       // gone meanwhile
     }
   }
-  let total = 0;
+  const rss = new Map();
   const walk = (pid) => {
     for (const c of children.get(pid) ?? []) {
       try {
         if (fs.readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('--type=renderer')) {
           const kb = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${c}/status`, 'utf8'));
-          if (kb) total += Number(kb[1]) * 1024;
+          if (kb) rss.set(c, Number(kb[1]) * 1024);
         }
       } catch {
         // gone meanwhile
@@ -112,7 +112,51 @@ function rendererRss(browserPid) {
     }
   };
   walk(browserPid);
-  return total;
+  return rss;
+}
+
+/**
+ * Peaks of renderer memory over a run, sampled: per renderer process, and of their sum. Chromium
+ * runs more renderers than the page's (a spare one kept warm, one for its own internals); the
+ * page and its workers live in one, which is the one that grows by the model's size at load:
+ * `page()` is the peak of the renderer that was the largest at the last `mark()`.
+ */
+class RssPeaks {
+  constructor(browserPid) {
+    this.browserPid = browserPid;
+    this.byPid = new Map();
+    this.sum = 0;
+    this.pagePid = null;
+  }
+
+  sample() {
+    const now = rendererRss(this.browserPid);
+    let total = 0;
+    for (const [pid, bytes] of now) {
+      total += bytes;
+      this.byPid.set(pid, Math.max(this.byPid.get(pid) ?? 0, bytes));
+    }
+    this.sum = Math.max(this.sum, total);
+    return now;
+  }
+
+  /** Samples, takes the largest renderer as the page's; a snapshot to resolve with `at()`. */
+  mark() {
+    const now = this.sample();
+    let largest = null;
+    for (const [pid, bytes] of now) if (largest === null || bytes > now.get(largest)) largest = pid;
+    if (largest !== null) this.pagePid = largest;
+    return { now, peaks: new Map(this.byPid) };
+  }
+
+  /** A mark's { nowBytes, peakBytes } of the page renderer (as known at the last mark). */
+  at({ now, peaks }) {
+    return { nowBytes: now.get(this.pagePid) ?? 0, peakBytes: peaks.get(this.pagePid) ?? 0 };
+  }
+
+  page() {
+    return this.byPid.get(this.pagePid) ?? 0;
+  }
 }
 
 const LAUNCH_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
@@ -121,11 +165,16 @@ const LAUNCH_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disab
 async function measure(kind, options) {
   const browserServer = await chromium.launchServer({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: LAUNCH_ARGS });
   const pid = browserServer.process().pid;
-  let peak = 0;
-  const sampler = setInterval(() => (peak = Math.max(peak, rendererRss(pid))), 50);
+  const peaks = new RssPeaks(pid);
+  const sampler = setInterval(() => peaks.sample(), 50);
   try {
     const browser = await chromium.connect(browserServer.wsEndpoint());
     const page = await browser.newPage();
+    // Where the memory goes: the page renderer's RSS now and its peak so far, at each phase's end.
+    const marks = {};
+    await page.exposeFunction('benchMark', (phase) => {
+      marks[phase] = peaks.mark();
+    });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(`${server.url}bench/peer.html`);
@@ -137,9 +186,10 @@ async function measure(kind, options) {
       },
       { kind, options: { ...options, text, tokens, beam: args.beam !== '0', prefix: PREFIX } },
     );
-    peak = Math.max(peak, rendererRss(pid));
+    peaks.mark();
     await browser.close();
-    return { ...r, peakRendererBytes: peak, browser: browser.version() };
+    for (const phase of Object.keys(marks)) marks[phase] = peaks.at(marks[phase]);
+    return { ...r, peakRendererBytes: peaks.page(), peakAllRenderersBytes: peaks.sum, marks, browser: browser.version() };
   } finally {
     clearInterval(sampler);
     await browserServer.close();
@@ -180,6 +230,7 @@ const METRICS = {
   beamSteps: (r) => r.beam?.steps ?? null,
   beamMsPerStep: (r) => r.beam?.decodeMsPerToken ?? null,
   peakMB: (r) => r.peakRendererBytes / 1e6,
+  peakAllMB: (r) => (r.peakAllRenderersBytes ? r.peakAllRenderersBytes / 1e6 : null),
 };
 const table = Object.fromEntries(SYSTEMS.map(([name]) => [name, Object.fromEntries(Object.entries(METRICS).map(([k, f]) => [k, pick(name, f)]))]));
 
@@ -199,7 +250,7 @@ const lines = [];
 const out = (s = '') => lines.push(s);
 out(`\n${args.shape} (seeded random weights), Chromium ${browserVersion}, input ${refIds.length} tokens${sameInput ? ' (the same ids for every system)' : ' — INPUT IDS DIFFER between systems: see inputTokens in the JSON'},`);
 out(`greedy ${tokens} forced new tokens; beam = t5-small's summarization settings; median (min–max) of ${rounds} round(s), each system in a fresh browser, rounds interleaved.`);
-out('encode = first token less one decode step (what the input costs); load = create() from the local server into a fresh profile; peak = renderer RSS.');
+out("encode = first token less one decode step (what the input costs); load = create() from the local server into a fresh profile; peak = the page renderer's RSS (where the page and its workers run: the renderer the model load grew); all renderers = the sum over every renderer Chromium ran (its spare and internal ones too).");
 const cols = [
   ['encode ms', 'encodeMs', 0],
   ['first token ms', 'firstTokenMs', 0],
@@ -210,6 +261,7 @@ const cols = [
   ['beam ms/step', 'beamMsPerStep', 1],
   ['load s', 'loadS', 2],
   ['peak MB', 'peakMB', 0],
+  ['all renderers MB', 'peakAllMB', 0],
 ];
 out(`| system | ${cols.map(([h]) => h).join(' | ')} |`);
 out(`|---|${cols.map(() => '---').join('|')}|`);
@@ -243,6 +295,21 @@ if (profiled.length) {
   }
   const cells = profiled.map(([name]) => fmt(stat(results[name].map((r) => r.profile.totalMs)).median, 0));
   out(`| whole profiled run, ms | ${cells.join(' | ')} |`);
+}
+
+// Where the peak comes from: renderer RSS at each phase's end (now / peak so far), and for ours
+// the worker's wasm linear memory and Rust heap peak (from its metric records).
+out("\nthe page renderer's memory by phase, MB (median of rounds; now / peak so far at the end of each phase; ours: wasm linear memory, Rust heap peak, model tensors):");
+out('| system | before load | load | greedy | beam | wasm memory | Rust heap peak | model |');
+out('|---|---|---|---|---|---|---|---|');
+for (const [name, kind] of SYSTEMS) {
+  const at = (phase) => {
+    const n = stat(results[name].map((r) => (r.marks?.[phase] ? r.marks[phase].nowBytes / 1e6 : null)));
+    const p = stat(results[name].map((r) => (r.marks?.[phase] ? r.marks[phase].peakBytes / 1e6 : null)));
+    return n ? `${fmt(n.median)} / ${fmt(p.median)}` : '–';
+  };
+  const w = (k) => (kind === 'ours' ? cell(stat(results[name].map((r) => (r.wasm?.[k] ? r.wasm[k] / 1e6 : null)))) : '–');
+  out(`| ${name} | ${at('start')} | ${at('load')} | ${at('greedy')} | ${at('beam')} | ${w('linearMemoryBytes')} | ${w('rustPeakBytes')} | ${w('modelBytes')} |`);
 }
 
 // Targets of issue 15: ratios to transformers.js in this run.

@@ -14,6 +14,9 @@
 
 const now = () => performance.now();
 
+/** Tells the bench a phase ended (it samples the renderers' memory then); a no-op elsewhere. */
+const mark = async (phase) => globalThis.benchMark?.(phase);
+
 /** Figures of one timed generation from its token timestamps (page clock). */
 function figures(t0, tokenTimes, t1, ids) {
   const n = tokenTimes.length;
@@ -33,14 +36,27 @@ function figures(t0, tokenTimes, t1, ids) {
 /** Ours: the app's JS API (www/summarizer.js), as a web app would call it. */
 export async function runOurs({ text, file, threads, relaxedSimd, quantize, tokens, beam }) {
   const { Summarizer } = await import('/summarizer.js');
+  // The worker's own memory figures (wasm linear memory, Rust heap), from its metric records.
+  const wasm = { linearMemoryBytes: 0, rustPeakBytes: 0, modelBytes: 0 };
+  const onMetrics = (records) => {
+    for (const r of records) {
+      if (!r.memory) continue;
+      wasm.linearMemoryBytes = Math.max(wasm.linearMemoryBytes, r.memory.linearMemoryBytes ?? 0);
+      wasm.rustPeakBytes = Math.max(wasm.rustPeakBytes, r.memory.peakBytes ?? 0);
+      wasm.modelBytes = Math.max(wasm.modelBytes, r.memory.modelBytes ?? 0);
+    }
+  };
+  await mark('start');
   let t0 = now();
   const s = await Summarizer.create({
     model: { baseUrl: '/bench-model/', files: { weights: file } },
     threads,
     relaxedSimd,
     quantize,
+    onMetrics,
   });
   const loadMs = now() - t0;
+  await mark('load');
   const runtime = s.runtime;
   const run = async (options) => {
     const times = [];
@@ -61,19 +77,22 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
   const greedy = { numBeams: 1, noRepeatNgramSize: 0, maxNewTokens: tokens, minNewTokens: tokens };
   const warmup = await run({ ...greedy, maxNewTokens: 4, minNewTokens: 4 });
   const g = await run(greedy);
+  await mark('greedy');
   const b = beam ? await run({}) : null; // the model's own summarization defaults
+  if (beam) await mark('beam');
   // Where the greedy run's time goes, stage by stage (an extra run: profiling reads the clock
   // around every stage, so it is kept out of the timed ones).
   const profiled = await run({ ...greedy, profile: true });
   s.destroy();
   return {
-    loadMs, runtime, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds,
+    loadMs, runtime, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds, wasm,
     profile: { totalMs: profiled.totalMs, stages: profiled.profile },
   };
 }
 
 /** transformers.js: AutoTokenizer + AutoModelForSeq2SeqLM from a local model path, onnxruntime-web on wasm. */
 export async function runPeer({ text, dtype, threads, tokens, beam, prefix }) {
+  await mark('start');
   const t0 = now();
   const { env, AutoTokenizer, AutoModelForSeq2SeqLM } = await import('/peer-js/transformers.js');
   env.allowRemoteModels = false;
@@ -84,6 +103,7 @@ export async function runPeer({ text, dtype, threads, tokens, beam, prefix }) {
   const tokenizer = await AutoTokenizer.from_pretrained('model');
   const model = await AutoModelForSeq2SeqLM.from_pretrained('model', { dtype, device: 'wasm' });
   const loadMs = now() - t0;
+  await mark('load');
   const run = async (options) => {
     const times = [];
     let encoderDone = null;
@@ -111,11 +131,13 @@ export async function runPeer({ text, dtype, threads, tokens, beam, prefix }) {
   const greedy = { num_beams: 1, no_repeat_ngram_size: 0, max_new_tokens: tokens, min_new_tokens: tokens };
   const warmup = await run({ ...greedy, max_new_tokens: 4, min_new_tokens: 4 });
   const g = await run(greedy);
+  await mark('greedy');
   // t5-small's task_specific_params.summarization, passed explicitly (transformers.js does not
   // read task_specific_params).
   const b = beam
     ? await run({ num_beams: 4, length_penalty: 2.0, no_repeat_ngram_size: 3, min_length: 30, max_length: 200, early_stopping: true })
     : null;
+  if (beam) await mark('beam');
   await model.dispose();
   return { loadMs, runtime: { threads, dtype }, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds };
 }
