@@ -203,6 +203,9 @@ pub(crate) struct JsBlob {
 /// Bytes read ahead for small reads.
 const BLOB_WINDOW: usize = 1 << 20;
 
+/// The largest piece read from a blob at once.
+const BLOB_PIECE: usize = 4 << 20;
+
 impl JsBlob {
     pub(crate) fn new(blob: web_sys::Blob) -> Result<Self, JsValue> {
         let reader = web_sys::FileReaderSync::new()?;
@@ -215,7 +218,17 @@ impl JsBlob {
         })
     }
 
+    /// Reads `buf.len()` bytes at `offset`, in pieces of at most [`BLOB_PIECE`] bytes, each
+    /// freed (its buffer detached) as soon as it is copied: a whole tensor read at once would
+    /// leave its bytes behind as garbage until the collector ran, adding up over a load.
     fn read_range(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
+        for (i, piece) in buf.chunks_mut(BLOB_PIECE).enumerate() {
+            self.read_piece(offset + i * BLOB_PIECE, piece)?;
+        }
+        Ok(())
+    }
+
+    fn read_piece(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
         let fail = |e: JsValue| {
             let why = e
                 .dyn_ref::<js_sys::Error>()
@@ -236,7 +249,18 @@ impl JsBlob {
             ));
         }
         bytes.copy_to(buf);
+        detach(&buffer);
         Ok(())
+    }
+}
+
+/// Frees an `ArrayBuffer`'s memory now (`transfer(0)` detaches it), where the browser has
+/// `ArrayBuffer.prototype.transfer`; elsewhere the collector frees it.
+fn detach(buffer: &js_sys::ArrayBuffer) {
+    if let Ok(transfer) = js_sys::Reflect::get(buffer, &"transfer".into()) {
+        if let Some(transfer) = transfer.dyn_ref::<js_sys::Function>() {
+            let _ = transfer.call1(buffer, &JsValue::from(0));
+        }
     }
 }
 

@@ -186,8 +186,9 @@ async function measure(kind, options) {
       },
       { kind, options: { ...options, text, tokens, beam: args.beam !== '0', prefix: PREFIX } },
     );
-    peaks.mark();
+    peaks.sample(); // not a mark: the model is freed by now, so the largest renderer may be another
     await browser.close();
+    if (process.env.BENCH_DEBUG_RSS) for (const [phase, m] of Object.entries(marks)) console.log(phase, [...m.now].map(([p, b]) => `${p}:${(b / 1e6).toFixed(0)}`).join(' '));
     for (const phase of Object.keys(marks)) marks[phase] = peaks.at(marks[phase]);
     return { ...r, peakRendererBytes: peaks.page(), peakAllRenderersBytes: peaks.sum, marks, browser: browser.version() };
   } finally {
@@ -310,6 +311,15 @@ for (const [name, kind] of SYSTEMS) {
   };
   const w = (k) => (kind === 'ours' ? cell(stat(results[name].map((r) => (r.wasm?.[k] ? r.wasm[k] / 1e6 : null)))) : '–');
   out(`| ${name} | ${at('start')} | ${at('load')} | ${at('greedy')} | ${at('beam')} | ${w('linearMemoryBytes')} | ${w('rustPeakBytes')} | ${w('modelBytes')} |`);
+}
+
+// Where ours' load time goes (its model_loading record): the slowest file's fetch (download into
+// the cache, hashing on the way), hashing, parsing (reading the tensors from the cached file).
+out('\nours, load (s, median of rounds): whole / slowest fetch (download, streamed into the cache and hashed) / of which hashing / building the model from the cached file:');
+for (const [name, kind] of SYSTEMS) {
+  if (kind !== 'ours') continue;
+  const f = (k) => fmt(stat(results[name].map((r) => r.loading?.[k] ?? null))?.median, 3);
+  out(`  ${name}: ${f('loadSeconds')} / ${f('fetchSeconds')} / ${f('hashSeconds')} / ${f('parseSeconds')}`);
 }
 
 // Targets of issue 15: ratios to transformers.js in this run.

@@ -38,8 +38,12 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
   const { Summarizer } = await import('/summarizer.js');
   // The worker's own memory figures (wasm linear memory, Rust heap), from its metric records.
   const wasm = { linearMemoryBytes: 0, rustPeakBytes: 0, modelBytes: 0 };
+  let loading = null; // where the load's time went: fetch, hash, parse (the model_loading record)
   const onMetrics = (records) => {
     for (const r of records) {
+      if (r.type === 'model_loading') {
+        loading = { loadSeconds: r.loadSeconds, parseSeconds: r.parseSeconds, hashSeconds: r.hashSeconds, fetchSeconds: Math.max(...r.files.map((f) => f.fetchSeconds)) };
+      }
       if (!r.memory) continue;
       wasm.linearMemoryBytes = Math.max(wasm.linearMemoryBytes, r.memory.linearMemoryBytes ?? 0);
       wasm.rustPeakBytes = Math.max(wasm.rustPeakBytes, r.memory.peakBytes ?? 0);
@@ -85,7 +89,7 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
   const profiled = await run({ ...greedy, profile: true });
   s.destroy();
   return {
-    loadMs, runtime, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds, wasm,
+    loadMs, runtime, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds, wasm, loading,
     profile: { totalMs: profiled.totalMs, stages: profiled.profile },
   };
 }
