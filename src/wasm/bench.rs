@@ -137,3 +137,42 @@ pub fn bench_interleaved(
     .map_err(|e| err(e.to_string()))?;
     serde_wasm_bindgen::to_value(&measured).map_err(|e| err(e.to_string()))
 }
+
+/// A kernel diagnostic (not a verdict): `matmul_int8` and `matmul_f32` on seeded `m × k`
+/// activations and `n × k` weights, each timed `repeats` times with the kernels on all threads
+/// and on one, interleaved. Returns `{ int8Ms: [all, one], f32Ms: [all, one] }`, medians.
+#[wasm_bindgen(js_name = benchKernels)]
+pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsValue, JsValue> {
+    use crate::model::kernels::{matmul_f32, matmul_int8, set_parallel, Int8Rows};
+    let clock = PerformanceClock::new();
+    let value = |i: usize, p: usize| ((i * p) % 1000) as f32 / 500.0 - 1.0;
+    let x: Vec<f32> = (0..m * k).map(|i| value(i, 7919)).collect();
+    let w: Vec<f32> = (0..n * k).map(|i| value(i, 104_729)).collect();
+    let q = Int8Rows::quantize(&w, n, k);
+    let mut y = vec![0f32; m * n];
+    let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    for _ in 0..repeats.max(1) + 1 {
+        for (slot, parallel) in [true, false].into_iter().enumerate() {
+            set_parallel(parallel);
+            let t = clock.now_ms();
+            matmul_int8(&x, m, &q, &mut y);
+            times[0][slot].push(clock.now_ms() - t);
+            let t = clock.now_ms();
+            matmul_f32(&x, m, &w, n, k, &mut y);
+            times[1][slot].push(clock.now_ms() - t);
+        }
+    }
+    set_parallel(true);
+    let median = |v: &mut Vec<f64>| {
+        v.remove(0); // the warm-up
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let [[mut i_all, mut i_one], [mut f_all, mut f_one]] = times;
+    let out = serde_json::json!({
+        "int8Ms": [median(&mut i_all), median(&mut i_one)],
+        "f32Ms": [median(&mut f_all), median(&mut f_one)],
+    });
+    out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
+}

@@ -1,0 +1,15 @@
+// The threaded bench build in a module worker: starts the pool on every core, then times
+// `benchKernels` (matmul_int8 and matmul_f32 on all threads and on one, interleaved) for each
+// shape. Message in: { shapes: [[m, n, k], …], repeats }. Out: { threads, out: [{ m, n, k,
+// int8Ms: [all, one], f32Ms: [all, one] }] } or { error }.
+self.onmessage = async ({ data }) => {
+  try {
+    const mod = await import('/bench-pkg-threads/t5_summarizer.js');
+    await mod.default();
+    await mod.initThreadPool(navigator.hardwareConcurrency);
+    const out = data.shapes.map(([m, n, k]) => ({ m, n, k, ...mod.benchKernels(m, n, k, data.repeats) }));
+    self.postMessage({ out, threads: mod.kernelThreads() });
+  } catch (e) {
+    self.postMessage({ error: String(e?.stack ?? e) });
+  }
+};
