@@ -150,10 +150,16 @@ pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsVal
     let w: Vec<f32> = (0..n * k).map(|i| value(i, 104_729)).collect();
     let q = Int8Rows::quantize(&w, n, k);
     let mut y = vec![0f32; m * n];
+    let q4 = Int8Rows::quantize(&w[..4 * k], 4, k);
+    let mut y4 = vec![0f32; m * 4];
+    let mut quantize_times = [Vec::new(), Vec::new()];
     let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
     for _ in 0..repeats.max(1) + 1 {
         for (slot, parallel) in [true, false].into_iter().enumerate() {
             set_parallel(parallel);
+            let t = clock.now_ms();
+            matmul_int8(&x, m, &q4, &mut y4);
+            quantize_times[slot].push(clock.now_ms() - t);
             let t = clock.now_ms();
             matmul_int8(&x, m, &q, &mut y);
             times[0][slot].push(clock.now_ms() - t);
@@ -169,9 +175,11 @@ pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsVal
         v[v.len() / 2]
     };
     let [[mut i_all, mut i_one], [mut f_all, mut f_one]] = times;
+    let [mut q_all, mut q_one] = quantize_times;
     let out = serde_json::json!({
         "int8Ms": [median(&mut i_all), median(&mut i_one)],
         "f32Ms": [median(&mut f_all), median(&mut f_one)],
+        "int8FourRowsMs": [median(&mut q_all), median(&mut q_one)],
     });
     out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
