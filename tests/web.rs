@@ -100,16 +100,7 @@ fn weights_as_a_blob_summarize_like_bytes() {
 
 #[wasm_bindgen_test]
 fn weights_of_another_type_are_refused() {
-    let fx = &FIXTURES[0];
-    let Err(err) = WasmSummarizer::new(
-        fx.config,
-        fx.tokenizer,
-        "weights".into(),
-        JsValue::UNDEFINED,
-    ) else {
-        panic!("a string loaded as weights");
-    };
-    let (kind, message) = error_kind(&err);
+    let (kind, message) = load_error(&FIXTURES[0], "weights".into());
     assert_eq!(kind, "invalid-option");
     assert!(message.contains("Uint8Array or a Blob"), "{message}");
 }
@@ -175,6 +166,14 @@ fn js_api_summarizes_with_events() {
     );
 }
 
+/// The `(kind, message)` of loading `fx` with these weights, which must fail.
+fn load_error(fx: &common::Fixture, weights: JsValue) -> (String, String) {
+    let Err(err) = WasmSummarizer::new(fx.config, fx.tokenizer, weights, JsValue::UNDEFINED) else {
+        panic!("{}: loaded with weights that must be refused", fx.name);
+    };
+    error_kind(&err)
+}
+
 fn error_kind(err: &JsValue) -> (String, String) {
     (
         get(err, "kind").as_string().unwrap_or_default(),
@@ -186,11 +185,7 @@ fn error_kind(err: &JsValue) -> (String, String) {
 fn load_errors_carry_a_kind() {
     let fx = &FIXTURES[0];
     for weights in [bytes(&fx.weights[..100]), blob(&fx.weights[..100])] {
-        let Err(err) = WasmSummarizer::new(fx.config, fx.tokenizer, weights, JsValue::UNDEFINED)
-        else {
-            panic!("a truncated file loaded");
-        };
-        let (kind, message) = error_kind(&err);
+        let (kind, message) = load_error(fx, weights);
         assert_eq!(kind, "model-file");
         assert!(message.starts_with("model.safetensors: "), "{message}");
     }

@@ -221,13 +221,13 @@ async function streamIntoCache(cache, key, response, type, options, hasher) {
   try {
     await cache.put(key, new Response(body, { headers }));
   } catch (err) {
-    h?.free?.();
+    h?.free();
     if (failure) throw failure;
     await cache.delete(key).catch(() => {});
     return { cacheError: cacheErrorText(err) };
   }
   const sha256 = h ? h.finish() : null;
-  h?.free?.();
+  h?.free();
   if (sha256) {
     try {
       await digests?.put(key, new Response(sha256, { headers: { 'Content-Type': 'text/plain' } }));

@@ -188,7 +188,6 @@ async function measure(kind, options) {
     );
     peaks.sample(); // not a mark: the model is freed by now, so the largest renderer may be another
     await browser.close();
-    if (process.env.BENCH_DEBUG_RSS) for (const [phase, m] of Object.entries(marks)) console.log(phase, [...m.now].map(([p, b]) => `${p}:${(b / 1e6).toFixed(0)}`).join(' '));
     for (const phase of Object.keys(marks)) marks[phase] = peaks.at(marks[phase]);
     return { ...r, peakRendererBytes: peaks.page(), peakAllRenderersBytes: peaks.sum, marks, browser: browser.version() };
   } finally {
