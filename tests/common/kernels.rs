@@ -39,6 +39,9 @@ pub fn check_kernels() {
         // One row against an LM-head-sized matrix: the one product of a decoder step that
         // threaded builds split over the pool.
         (1, 4100, 512),
+        // Split over the pool in threaded builds into blocks of 16 columns, the last range
+        // two columns wide (below one group of four), with an odd row count.
+        (131, 50, 512),
     ] {
         let x = Tensor::from_vec(values(m * k, 1 + m as u64), (1, m, k), &Device::Cpu).unwrap();
         let w = Tensor::from_vec(values(n * k, 7 + n as u64), (n, k), &Device::Cpu).unwrap();
@@ -144,6 +147,7 @@ fn check_int8() {
         (101, 37, 64),
         (256, 12, 512),
         (1, 4100, 512),
+        (131, 50, 512),
     ] {
         let mut x = values(m * k, 11 + m as u64);
         // A post-ReLU row (all ≥ 0), and a row of zeros.

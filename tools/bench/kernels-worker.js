@@ -2,11 +2,13 @@
 // `benchKernels` (matmul_int8 and matmul_f32 on all threads and on one, interleaved) for each
 // shape. Message in: { shapes: [[m, n, k], …], repeats }. Out: { threads, out: [{ m, n, k,
 // int8Ms: [all, one], f32Ms: [all, one] }] } or { error }.
+// With { single: true } it loads the single-thread relaxed-SIMD bench build (bench-out/pkg-relaxed)
+// instead, where "all threads" and "one" are the same one thread.
 self.onmessage = async ({ data }) => {
   try {
-    const mod = await import('/bench-pkg-threads/t5_summarizer.js');
+    const mod = await import(data.single ? '/bench-pkg-relaxed/t5_summarizer.js' : '/bench-pkg-threads/t5_summarizer.js');
     await mod.default();
-    await mod.initThreadPool(navigator.hardwareConcurrency);
+    if (!data.single) await mod.initThreadPool(navigator.hardwareConcurrency);
     const out = data.shapes.map(([m, n, k]) => ({ m, n, k, ...mod.benchKernels(m, n, k, data.repeats) }));
     self.postMessage({ out, threads: mod.kernelThreads() });
   } catch (e) {
