@@ -859,9 +859,10 @@ struct Line([u8; 64]);
 
 /// `len` values starting on a cache-line boundary, zero-filled when made. The allocator aligns
 /// a `Vec<u8>` to 8 bytes at best, so a quarter of the kernel's 16-byte loads from one could
-/// straddle two cache lines, and how many did depended on where a buffer happened to land: the
-/// threaded build's one thread ran the same int8 products up to 1.4× slower than the
-/// single-thread build's.
+/// straddle two cache lines, and how many did depended on where a buffer happened to land (in
+/// the kernel diagnostic, before the buffers were aligned, the threaded build's one thread ran
+/// the same int8 products up to 1.4× slower than the single-thread build's; aligned, equally
+/// fast).
 struct Aligned<T: Plain> {
     lines: Vec<Line>,
     len: usize,
