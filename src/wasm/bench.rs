@@ -154,8 +154,10 @@ pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsVal
     let mut y4 = vec![0f32; m * 4];
     let mut quantize_times = [Vec::new(), Vec::new()];
     let mut times = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
-    // The int8 products first, then the f32 ones: an f32 product right before an int8 one made
-    // the int8 one up to 1.6× slower on one thread (and so its speed-up on two look larger).
+    // The int8 products first, then the f32 ones: timed in turn (four-row int8, int8, f32), the
+    // int8 product took up to 1.6× longer on one thread than in a pass of its own, which made
+    // its speed-up on two look larger. An f32 product right before each int8 one did not
+    // reproduce that, so what did is not known.
     for _ in 0..repeats.max(1) + 1 {
         for (slot, parallel) in [true, false].into_iter().enumerate() {
             set_parallel(parallel);
