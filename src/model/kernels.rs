@@ -269,9 +269,7 @@ struct Gathered([[f32; BLOCK_COLS]; ROW_CHUNK]);
 ///
 /// A block's outputs are gathered, then stored 64 bytes to a row. Stored as each group is done
 /// (16 bytes a row, rows an output row apart: 2 KB and more, so a few cache sets took them
-/// all), they cost a cache line per row per group, and two threads made int8 products only
-/// 1.1–1.5× faster than one while f32 ones, with four times the arithmetic per output, scaled
-/// 1.8×.
+/// all), they cost a cache line per row per group.
 fn tiled_product(
     m: usize,
     n: usize,
