@@ -140,7 +140,8 @@ pub fn bench_interleaved(
 
 /// A kernel diagnostic (not a verdict): `matmul_int8` and `matmul_f32` on seeded `m × k`
 /// activations and `n × k` weights, each timed `repeats` times with the kernels on all threads
-/// and on one, interleaved. Returns `{ int8Ms: [all, one], f32Ms: [all, one] }`, medians.
+/// and on one, interleaved (the int8 products in one pass, then the f32 ones). Returns
+/// `{ int8Ms: [all, one], f32Ms: [all, one] }`, medians.
 #[wasm_bindgen(js_name = benchKernels)]
 pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsValue, JsValue> {
     use crate::model::kernels::{matmul_f32, matmul_int8, set_parallel, Int8Rows};
@@ -158,25 +159,27 @@ pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsVal
     // int8 product took up to 1.6× longer on one thread than in a pass of its own, which made
     // its speed-up on two look larger. An f32 product right before each int8 one did not
     // reproduce that, so what did is not known.
-    for _ in 0..repeats.max(1) + 1 {
-        for (slot, parallel) in [true, false].into_iter().enumerate() {
-            set_parallel(parallel);
-            let t = clock.now_ms();
-            matmul_int8(&x, m, &q4, &mut y4);
-            quantize_times[slot].push(clock.now_ms() - t);
-            let t = clock.now_ms();
-            matmul_int8(&x, m, &q, &mut y);
-            times[0][slot].push(clock.now_ms() - t);
+    let pass = |time: &mut dyn FnMut(usize)| {
+        for _ in 0..repeats.max(1) + 1 {
+            for (slot, parallel) in [true, false].into_iter().enumerate() {
+                set_parallel(parallel);
+                time(slot);
+            }
         }
-    }
-    for _ in 0..repeats.max(1) + 1 {
-        for (slot, parallel) in [true, false].into_iter().enumerate() {
-            set_parallel(parallel);
-            let t = clock.now_ms();
-            matmul_f32(&x, m, &w, n, k, &mut y);
-            times[1][slot].push(clock.now_ms() - t);
-        }
-    }
+    };
+    pass(&mut |slot| {
+        let t = clock.now_ms();
+        matmul_int8(&x, m, &q4, &mut y4);
+        quantize_times[slot].push(clock.now_ms() - t);
+        let t = clock.now_ms();
+        matmul_int8(&x, m, &q, &mut y);
+        times[0][slot].push(clock.now_ms() - t);
+    });
+    pass(&mut |slot| {
+        let t = clock.now_ms();
+        matmul_f32(&x, m, &w, n, k, &mut y);
+        times[1][slot].push(clock.now_ms() - t);
+    });
     set_parallel(true);
     let median = |v: &mut Vec<f64>| {
         v.remove(0); // the warm-up

@@ -17,7 +17,7 @@ const SHAPES = [
   [489, 2048, 512, 'feed-forward wi'],
   [489, 512, 2048, 'feed-forward wo'],
   [489, 512, 512, 'attention q, k, v, o'],
-  // A decoder step: one row, read from memory rather than computed.
+  // A decoder step: one row against each weight matrix.
   [1, 2048, 512, 'decoder feed-forward wi, one row'],
   [1, 32128, 512, 'LM head, one row'],
 ];

@@ -1,5 +1,6 @@
 // The threaded bench build in a module worker: starts the pool on every core, then times
-// `benchKernels` (matmul_int8 and matmul_f32 on all threads and on one, interleaved) for each
+// `benchKernels` (matmul_int8 and matmul_f32 on all threads and on one, interleaved; the int8
+// products in one pass, then the f32 ones) for each
 // shape. Message in: { shapes: [[m, n, k], …], repeats }. Out: { threads, out: [{ m, n, k,
 // int8Ms: [all, one], f32Ms: [all, one] }] } or { error }.
 // With { single: true } it loads the single-thread relaxed-SIMD bench build (bench-out/pkg-relaxed)
