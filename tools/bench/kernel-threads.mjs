@@ -44,7 +44,7 @@ try {
   console.log(`Chromium ${browser.version()}, ${single ? 'the single-thread build' : 'the threaded build'}, ${r.threads} threads; medians of ${repeats}, ms (all threads / one thread = speed-up):`);
   for (const [i, { m, n, k, int8Ms, f32Ms }] of r.out.entries()) {
     const row = ([all, one]) => `${all.toFixed(2)} / ${one.toFixed(2)} = ${(one / all).toFixed(2)}×`;
-    console.log(`  ${SHAPES[i][3]} (${m}×${n}×${k}): int8 ${row(int8Ms)}, f32 ${row(f32Ms)}; int8 against 4 weight rows (mostly quantizing the activations) ${row(r.out[i].int8FourRowsMs)}`);
+    console.log(`  ${SHAPES[i][3]} (${m}×${n}×${k}): int8 ${row(int8Ms)}, f32 ${row(f32Ms)}; int8 against 4 weight rows (mostly quantizing the activations) ${row(r.out[i].int8FourRowsMs)}; int8 with its weights out of the caches ${row(r.out[i].int8ColdMs)}`);
   }
 } finally {
   await browser.close();
