@@ -905,7 +905,14 @@ pub struct Int8Rows {
     shape: [usize; 2],
     /// `k` rounded up to a multiple of 16; rows are zero-padded to it.
     padded: usize,
-    /// `n` rows of `padded` values, from a cache-line boundary.
+    /// The rows in groups of [`INT8_GROUP`] (the last one padded with rows of zeros), from a
+    /// cache-line boundary. A group is stored by steps of 16 values: the group's 8 rows' values
+    /// `i..i + 16`, one row after another, then the next 16 ([`Int8Rows::at`]). A product
+    /// with one activation row so reads its weights as one stream, 128 bytes per step; stored
+    /// row after row, the four rows a tile reads at once were four streams 512 bytes apart,
+    /// and an LM head whose weights had left the caches (as every decoder step meets it) ran
+    /// at 7.6 GB/s (natively, the same loop on the same machine: 8.3 GB/s; interleaved by 8
+    /// rows: 26 GB/s).
     values: Aligned<i8>,
     /// Per row: its scale.
     scales: Vec<f32>,
@@ -915,6 +922,9 @@ pub struct Int8Rows {
 
 /// Activations and int8 rows are padded to a multiple of this many values.
 const INT8_STEP: usize = 16;
+
+/// Weight rows interleaved in [`Int8Rows::values`].
+const INT8_GROUP: usize = 8;
 
 impl Int8Rows {
     /// Quantizes `w`, `n` rows of `k` values: per row, scale `amax / 127` and values
@@ -944,11 +954,16 @@ impl Int8Rows {
     /// `n` rows of `k`, each written into a buffer by `fill(row, buffer)` and quantized.
     fn from_rows(n: usize, k: usize, mut fill: impl FnMut(usize, &mut [f32])) -> Self {
         let padded = k.div_ceil(INT8_STEP) * INT8_STEP;
-        let mut values = Aligned::<i8>::zeroed(n * padded);
-        let mut scales = Vec::with_capacity(n);
-        let mut sums = Vec::with_capacity(n);
+        let mut rows = Int8Rows {
+            shape: [n, k],
+            padded,
+            values: Aligned::<i8>::zeroed(n.div_ceil(INT8_GROUP) * INT8_GROUP * padded),
+            scales: Vec::with_capacity(n),
+            sums: Vec::with_capacity(n),
+        };
         let mut row = vec![0f32; k];
-        for (j, out) in values.chunks_exact_mut(padded).enumerate() {
+        let mut out = vec![0i8; padded];
+        for j in 0..n {
             fill(j, &mut row);
             let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
             let scale = if amax > 0.0 { amax / 127.0 } else { 1.0 };
@@ -956,16 +971,27 @@ impl Int8Rows {
             for (o, v) in out.iter_mut().zip(&row) {
                 *o = (v * inv).round().clamp(-127.0, 127.0) as i8;
             }
-            scales.push(scale);
-            sums.push(out.iter().map(|&v| v as i32).sum());
+            for (i, step) in out.chunks_exact(INT8_STEP).enumerate() {
+                let at = rows.at(j, i * INT8_STEP);
+                rows.values[at..at + INT8_STEP].copy_from_slice(step);
+            }
+            rows.scales.push(scale);
+            rows.sums.push(out.iter().map(|&v| v as i32).sum());
         }
-        Int8Rows {
-            shape: [n, k],
-            padded,
-            values,
-            scales,
-            sums,
-        }
+        rows
+    }
+
+    /// Where value `i` of row `j` is in [`Self::values`].
+    #[inline(always)]
+    fn at(&self, j: usize, i: usize) -> usize {
+        j / INT8_GROUP * INT8_GROUP * self.padded + member_step(i, j % INT8_GROUP)
+    }
+
+    /// The group of rows `INT8_GROUP · g..`: `INT8_GROUP · padded` values.
+    #[inline(always)]
+    fn group(&self, g: usize) -> &[i8] {
+        let len = INT8_GROUP * self.padded;
+        &self.values[g * len..(g + 1) * len]
     }
 
     /// `(rows, values per row)`.
@@ -981,9 +1007,7 @@ impl Int8Rows {
     /// Row `j` back in f32.
     pub fn dequantize_row(&self, j: usize) -> impl Iterator<Item = f32> + '_ {
         let s = self.scales[j];
-        self.values[j * self.padded..][..self.shape[1]]
-            .iter()
-            .map(move |&v| v as f32 * s)
+        (0..self.shape[1]).map(move |i| self.values[self.at(j, i)] as f32 * s)
     }
 
     /// Bytes held (values, scales and sums).
@@ -1138,15 +1162,60 @@ fn quantize_activations(x: &[f32], m: usize, k: usize) -> Int8Activations {
 /// are quantized per row (see [`Int8Activations`]), every product is an exact integer sum over
 /// the whole row, then scaled once.
 ///
-/// Register-tiled like [`matmul_f32`]: two activation rows against four weight rows.
+/// Up to [`FEW_ROWS`] rows (a decoder step: one per hypothesis), each row against the eight
+/// weight rows of a group at a time, so the weights stream past once, in order. More rows, tiled
+/// like [`matmul_f32`]: two activation rows against four weight rows (half a group).
 pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
     let ([n, k], padded) = (w.shape, w.padded);
     assert!(x.len() >= m * k && y.len() >= m * n);
     let a = quantize_activations(x, m, k);
     let row = |r: usize| &a.values[r * padded..(r + 1) * padded];
-    let group = |j: usize| &w.values[j * padded..(j + 4) * padded];
+    let out = |r: usize, j: usize, dot: i32| a.output(r, dot, w.sums[j], w.scales[j]);
+    let split = split_relaxed_dot();
+    if m <= FEW_ROWS {
+        let dst = Out::new(y, m, n);
+        split_columns(n, m * n * k, |cols| {
+            // Ranges start on a multiple of BLOCK_COLS, so on a group.
+            for j in cols.clone().step_by(INT8_GROUP) {
+                let (group, width) = (w.group(j / INT8_GROUP), (cols.end - j).min(INT8_GROUP));
+                for r in 0..m {
+                    let dots = if split {
+                        tile_int8_group::<true>(row(r), group, padded)
+                    } else {
+                        tile_int8_group::<false>(row(r), group, padded)
+                    };
+                    let values: [f32; INT8_GROUP] = std::array::from_fn(|c| {
+                        if c < width {
+                            out(r, j + c, dots[c])
+                        } else {
+                            0.0
+                        }
+                    });
+                    dst.put(r, j, &values[..width]);
+                }
+            }
+        });
+        return;
+    }
+    let half = |j: usize| (w.group(j / INT8_GROUP), j % INT8_GROUP / 4);
+    let tile2 = |r: usize, j: usize| {
+        let (x, (group, h)) = ([row(r), row(r + 1)], half(j));
+        if split {
+            tile_int8::<2, true>(x, group, h, padded)
+        } else {
+            tile_int8::<2, false>(x, group, h, padded)
+        }
+    };
+    let tile1 = |r: usize, j: usize| {
+        let (group, h) = half(j);
+        if split {
+            tile_int8::<1, true>([row(r)], group, h, padded)
+        } else {
+            tile_int8::<1, false>([row(r)], group, h, padded)
+        }
+    };
     let finish = |r: usize, j: usize, dots: [i32; 4]| -> [f32; 4] {
-        std::array::from_fn(|c| a.output(r, dots[c], w.sums[j + c], w.scales[j + c]))
+        std::array::from_fn(|c| out(r, j + c, dots[c]))
     };
     tiled_product(
         m,
@@ -1154,34 +1223,55 @@ pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
         k,
         y,
         |r, j| {
-            let [d0, d1] = tile_int8([row(r), row(r + 1)], group(j), padded);
+            let [d0, d1] = tile2(r, j);
             [finish(r, j, d0), finish(r + 1, j, d1)]
         },
-        |r, j| finish(r, j, tile_int8([row(r)], group(j), padded)[0]),
+        |r, j| finish(r, j, tile1(r, j)[0]),
         |r, j| {
-            let wr = &w.values[j * padded..(j + 1) * padded];
-            let dot: i32 = wr
-                .iter()
-                .zip(row(r))
-                .map(|(&w, &q)| w as i32 * q as i32)
+            let dot: i32 = (0..k)
+                .map(|i| w.values[w.at(j, i)] as i32 * row(r)[i] as i32)
                 .sum();
-            a.output(r, dot, w.sums[j], w.scales[j])
+            out(r, j, dot)
         },
     );
 }
 
-/// `MR` activation rows against four consecutive weight rows (`group`, `padded` values each):
-/// the exact integer dot products.
+/// Activation rows up to which [`matmul_int8`] streams each group of weights once per row
+/// (a group of 8 rows of 512 values stays in the first-level cache for the next row).
+const FEW_ROWS: usize = 4;
+
+/// Where value `i` of member `c` of a group is in it ([`Int8Rows::values`]).
+#[inline(always)]
+fn member_step(i: usize, c: usize) -> usize {
+    i / INT8_STEP * INT8_STEP * INT8_GROUP + c * INT8_STEP + i % INT8_STEP
+}
+
+/// `MR` activation rows against four weight rows, half `half` of a group (`group`,
+/// [`INT8_GROUP`] rows of `padded` values, interleaved): the exact integer dot products.
+/// (`SPLIT` only matters to the relaxed-SIMD tile.)
 #[cfg(not(target_feature = "simd128"))]
-fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [[i32; 4]; MR] {
+fn tile_int8<const MR: usize, const SPLIT: bool>(
+    x: [&[Act]; MR],
+    group: &[i8],
+    half: usize,
+    padded: usize,
+) -> [[i32; 4]; MR] {
     std::array::from_fn(|r| {
         std::array::from_fn(|c| {
-            group[c * padded..(c + 1) * padded]
-                .iter()
-                .zip(x[r])
-                .map(|(&w, &q)| w as i32 * q as i32)
+            (0..padded)
+                .map(|i| group[member_step(i, 4 * half + c)] as i32 * x[r][i] as i32)
                 .sum()
         })
+    })
+}
+
+/// One activation row against the [`INT8_GROUP`] weight rows of `group`.
+#[cfg(not(target_feature = "simd128"))]
+fn tile_int8_group<const SPLIT: bool>(x: &[Act], group: &[i8], padded: usize) -> [i32; INT8_GROUP] {
+    std::array::from_fn(|c| {
+        (0..padded)
+            .map(|i| group[member_step(i, c)] as i32 * x[i] as i32)
+            .sum()
     })
 }
 
@@ -1190,23 +1280,28 @@ fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [
 #[allow(clippy::needless_range_loop)]
 #[cfg(all(target_feature = "simd128", not(target_feature = "relaxed-simd")))]
 #[inline(always)]
-fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [[i32; 4]; MR] {
+fn tile_int8<const MR: usize, const SPLIT: bool>(
+    x: [&[Act]; MR],
+    group: &[i8],
+    half: usize,
+    padded: usize,
+) -> [[i32; 4]; MR] {
     use core::arch::wasm32::*;
-    assert!(group.len() >= 4 * padded && padded % INT8_STEP == 0);
+    assert!(group.len() >= INT8_GROUP * padded && padded % INT8_STEP == 0 && half < 2);
     for xr in &x {
         assert!(xr.len() >= padded);
     }
     let mut acc = [[i32x4_splat(0); 4]; MR];
     for i in (0..padded).step_by(8) {
         // SAFETY: the asserts bound every read: 8 int16 at i < padded of each activation row,
-        // 8 int8 at c * padded + i of the group.
+        // 8 int8 of member 4 · half + c < INT8_GROUP at step i of the group.
         unsafe {
             let mut a = [i32x4_splat(0); MR];
             for r in 0..MR {
                 a[r] = v128_load(x[r].as_ptr().add(i) as *const v128);
             }
             for c in 0..4 {
-                let wv = i16x8_load_extend_i8x8(group.as_ptr().add(c * padded + i));
+                let wv = i16x8_load_extend_i8x8(group.as_ptr().add(member_step(i, 4 * half + c)));
                 for r in 0..MR {
                     acc[r][c] = i32x4_add(acc[r][c], i32x4_dot_i16x8(wv, a[r]));
                 }
@@ -1216,37 +1311,168 @@ fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [
     acc.map(lanes_i32)
 }
 
+/// One activation row against a whole group, eight values at a time (as [`tile_int8`]).
+#[cfg(all(target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+#[inline(always)]
+fn tile_int8_group<const SPLIT: bool>(x: &[Act], group: &[i8], padded: usize) -> [i32; INT8_GROUP] {
+    use core::arch::wasm32::*;
+    assert!(group.len() >= INT8_GROUP * padded && padded % INT8_STEP == 0 && x.len() >= padded);
+    let mut acc = [i32x4_splat(0); INT8_GROUP];
+    for i in (0..padded).step_by(8) {
+        // SAFETY: the assert bounds every read: 8 int16 at i < padded of the activation row,
+        // 8 int8 of member c < INT8_GROUP at step i of the group.
+        unsafe {
+            let a = v128_load(x.as_ptr().add(i) as *const v128);
+            for (c, acc) in acc.iter_mut().enumerate() {
+                let wv = i16x8_load_extend_i8x8(group.as_ptr().add(member_step(i, c)));
+                *acc = i32x4_add(*acc, i32x4_dot_i16x8(wv, a));
+            }
+        }
+    }
+    group_lanes(acc)
+}
+
 /// The relaxed-SIMD tile: sixteen values at a time with
 /// `i32x4.relaxed_dot_i8x16_i7x16_add_s` (int8 weights, 7-bit activations; no intermediate can
 /// saturate: |w · q| ≤ 128 · 127 and a pair sums to at most 32 512), so the integers equal the
-/// plain tile's.
+/// plain tile's. With `SPLIT` ([`split_relaxed_dot`]) as `i16x8.relaxed_dot_i8x16_i7x16_s`,
+/// widened and added by `i32x4.dot_i16x8_s` against ones: the same integers. (Widened with
+/// `i32x4.extadd_pairwise_i16x8_s` and added, LLVM fuses the three back into the one.)
 #[allow(clippy::needless_range_loop)]
 #[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
 #[inline(always)]
-fn tile_int8<const MR: usize>(x: [&[Act]; MR], group: &[i8], padded: usize) -> [[i32; 4]; MR] {
+fn tile_int8<const MR: usize, const SPLIT: bool>(
+    x: [&[Act]; MR],
+    group: &[i8],
+    half: usize,
+    padded: usize,
+) -> [[i32; 4]; MR] {
     use core::arch::wasm32::*;
-    assert!(group.len() >= 4 * padded && padded % INT8_STEP == 0);
+    assert!(group.len() >= INT8_GROUP * padded && padded % INT8_STEP == 0 && half < 2);
     for xr in &x {
         assert!(xr.len() >= padded);
     }
     let mut acc = [[i32x4_splat(0); 4]; MR];
+    let ones = i16x8_splat(1);
+    let base = group.as_ptr().wrapping_add(4 * half * INT8_STEP);
     for i in (0..padded).step_by(INT8_STEP) {
         // SAFETY: the asserts bound every read: 16 bytes at i < padded of each activation row
-        // and at c * padded + i of the group.
+        // and of member 4 · half + c < INT8_GROUP at step i of the group.
         unsafe {
             let mut a = [i32x4_splat(0); MR];
             for r in 0..MR {
                 a[r] = v128_load(x[r].as_ptr().add(i) as *const v128);
             }
             for c in 0..4 {
-                let wv = v128_load(group.as_ptr().add(c * padded + i) as *const v128);
+                let wv = v128_load(base.add(member_step(i, c)) as *const v128);
                 for r in 0..MR {
-                    acc[r][c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, a[r], acc[r][c]);
+                    acc[r][c] = relaxed_dot::<SPLIT>(wv, a[r], acc[r][c], ones);
                 }
             }
         }
     }
     acc.map(lanes_i32)
+}
+
+/// One activation row against a whole group, sixteen values at a time (as [`tile_int8`]): the
+/// group's 128 bytes of a step are one stretch of memory.
+#[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn tile_int8_group<const SPLIT: bool>(x: &[Act], group: &[i8], padded: usize) -> [i32; INT8_GROUP] {
+    use core::arch::wasm32::*;
+    assert!(group.len() >= INT8_GROUP * padded && padded % INT8_STEP == 0 && x.len() >= padded);
+    let mut acc = [i32x4_splat(0); INT8_GROUP];
+    let ones = i16x8_splat(1);
+    for i in (0..padded).step_by(INT8_STEP) {
+        // SAFETY: the assert bounds every read: 16 bytes at i < padded of the activation row and
+        // of member c < INT8_GROUP at step i of the group.
+        unsafe {
+            let a = v128_load(x.as_ptr().add(i) as *const v128);
+            for (c, acc) in acc.iter_mut().enumerate() {
+                let wv = v128_load(group.as_ptr().add(member_step(i, c)) as *const v128);
+                *acc = relaxed_dot::<SPLIT>(wv, a, *acc, ones);
+            }
+        }
+    }
+    group_lanes(acc)
+}
+
+/// `acc` plus the dot products of groups of four int8 `w` and 7-bit `a` (see [`tile_int8`]).
+#[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+#[inline(always)]
+fn relaxed_dot<const SPLIT: bool>(
+    w: core::arch::wasm32::v128,
+    a: core::arch::wasm32::v128,
+    acc: core::arch::wasm32::v128,
+    ones: core::arch::wasm32::v128,
+) -> core::arch::wasm32::v128 {
+    use core::arch::wasm32::*;
+    if SPLIT {
+        i32x4_add(
+            acc,
+            i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(w, a), ones),
+        )
+    } else {
+        i32x4_relaxed_dot_i8x16_i7x16_add(w, a, acc)
+    }
+}
+
+/// The lane sums of a group's eight accumulators.
+#[cfg(target_feature = "simd128")]
+#[inline(always)]
+fn group_lanes(acc: [core::arch::wasm32::v128; INT8_GROUP]) -> [i32; INT8_GROUP] {
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = acc;
+    let (lo, hi) = (lanes_i32([a0, a1, a2, a3]), lanes_i32([a4, a5, a6, a7]));
+    std::array::from_fn(|c| if c < 4 { lo[c] } else { hi[c - 4] })
+}
+
+/// Which form the relaxed int8 tiles use: `None` lets [`split_relaxed_dot`] decide by this
+/// machine; tests set each in turn (both compute the same integers).
+static RELAXED_DOT_FORM: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Makes the relaxed-SIMD int8 tiles use the split form (`Some(true)`), the one instruction
+/// (`Some(false)`), or whichever is faster on this machine (`None`, the default). For tests; no
+/// effect outside relaxed-SIMD builds.
+pub fn force_split_relaxed_dot(split: Option<bool>) {
+    let form = match split {
+        None => 0,
+        Some(false) => 1,
+        Some(true) => 2,
+    };
+    RELAXED_DOT_FORM.store(form, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the relaxed int8 tiles use the split form: where this machine's
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` is the emulated one (x86 without VNNI). There V8 emits
+/// five instructions for it (`pmaddubsw`, `pmaddwd` against ones it builds each time, `paddd`),
+/// each input in a register of its own; `i16x8.relaxed_dot_i8x16_i7x16_s` then `i32x4.dot_i16x8_s`
+/// against ones and an add take three. In the kernel diagnostic (2-core AMD EPYC without VNNI,
+/// Chromium 156) the split form ran t5-small's encoder products 1.12–1.18× faster. With VNNI
+/// (or Arm's `sdot`) the one instruction is one instruction. They are told apart by what they
+/// compute outside the range the int8 product uses: 127 · 255 four times is 129 540 as VNNI
+/// sums it, 65 534 when each pair saturates to int16 first, −508 when 255 is read as signed.
+fn split_relaxed_dot() -> bool {
+    use std::sync::atomic::Ordering;
+    #[cfg(all(target_feature = "simd128", target_feature = "relaxed-simd"))]
+    {
+        use core::arch::wasm32::*;
+        match RELAXED_DOT_FORM.load(Ordering::Relaxed) {
+            1 => false,
+            2 => true,
+            _ => {
+                static EMULATED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+                *EMULATED.get_or_init(|| {
+                    let (w, a) = std::hint::black_box((i8x16_splat(127), u8x16_splat(255)));
+                    let dot = i32x4_relaxed_dot_i8x16_i7x16_add(w, a, i32x4_splat(0));
+                    i32x4_extract_lane::<0>(std::hint::black_box(dot)) == 65_534
+                })
+            }
+        }
+    }
+    #[cfg(not(all(target_feature = "simd128", target_feature = "relaxed-simd")))]
+    {
+        RELAXED_DOT_FORM.load(Ordering::Relaxed) == 2
+    }
 }
 
 /// The four lane sums of four int32 accumulators.

@@ -103,7 +103,12 @@ pub fn check_kernels() {
             assert_eq!(relu, want, "relu m={m} n={n} k={k}");
         }
     }
-    check_int8();
+    // Both forms of the relaxed-SIMD int8 tiles (elsewhere one tile, twice), then this
+    // machine's choice.
+    for form in [Some(false), Some(true), None] {
+        kernels::force_split_relaxed_dot(form);
+        check_int8();
+    }
     // Weights the kernels do not cover fall back to the reference path.
     let w = Tensor::from_vec(values(256 * 256, 3), (256, 256), &Device::Cpu).unwrap();
     let q4k = Linear::new(QMatMul::QTensor(Arc::new(
