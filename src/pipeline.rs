@@ -439,7 +439,9 @@ impl Summarizer {
             input_chars: text.chars().count(),
             ..Default::default()
         };
-        let (mut current, span) = Span::time(clock, "t5:normalize", || normalize(text));
+        let (mut current, span) = Span::time(clock, "t5:normalize", || {
+            profile::stage("text.normalize", || normalize(text))
+        });
         timings.normalize_ms = span.ms;
         if current.is_empty() {
             return Err(Error::EmptyInput);
@@ -451,7 +453,9 @@ impl Summarizer {
         let mut passes = Vec::new();
         loop {
             let pass = passes.len();
-            let (plan, span) = Span::time(clock, "t5:chunk_plan", || self.plan(&current, options));
+            let (plan, span) = Span::time(clock, "t5:chunk_plan", || {
+                profile::stage("text.chunk_plan", || self.plan(&current, options))
+            });
             let plan = plan?;
             let mut pass_timings = PassTimings {
                 plan_ms: span.ms,
@@ -478,7 +482,9 @@ impl Summarizer {
                     ..Default::default()
                 };
                 let (input_ids, span) = Span::time(clock, "t5:tokenize", || {
-                    self.encode_chunk(&prefix, chunk, budget)
+                    profile::stage("text.tokenize", || {
+                        self.encode_chunk(&prefix, chunk, budget)
+                    })
                 });
                 t.tokenize_ms = span.ms;
                 let input_ids = input_ids?;

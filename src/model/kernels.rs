@@ -1166,11 +1166,24 @@ fn quantize_activations(x: &[f32], m: usize, k: usize) -> Int8Activations {
 /// weight rows of a group at a time, so the weights stream past once, in order. More rows, tiled
 /// like [`matmul_f32`]: two activation rows against four weight rows (half a group).
 pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
+    matmul_int8_then::<false>(x, m, w, y)
+}
+
+/// [`matmul_int8`], with ReLU applied to each output as it is made when `RELU`.
+fn matmul_int8_then<const RELU: bool>(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
     let ([n, k], padded) = (w.shape, w.padded);
     assert!(x.len() >= m * k && y.len() >= m * n);
     let a = quantize_activations(x, m, k);
     let row = |r: usize| &a.values[r * padded..(r + 1) * padded];
-    let out = |r: usize, j: usize, dot: i32| a.output(r, dot, w.sums[j], w.scales[j]);
+    let out = |r: usize, j: usize, dot: i32| {
+        let v = a.output(r, dot, w.sums[j], w.scales[j]);
+        // `max(v, 0)` as a compare and select (`f32::max` calls `fmaxf`).
+        if RELU && v < 0.0 {
+            0.0
+        } else {
+            v
+        }
+    };
     let split = split_relaxed_dot();
     if m <= FEW_ROWS {
         let dst = Out::new(y, m, n);
@@ -1810,6 +1823,32 @@ fn exp_f32x4(x: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
     v128_andnot(f32x4_mul(y, pow2n), underflow)
 }
 
+/// `v = if v < 0 { 0 } else { v }` for each value: with SIMD128 four lanes at a time, as a
+/// pseudo-max (`v < 0 ? 0 : v`, one
+/// instruction on x86; written as a compare in a loop it may become a branch per value, which
+/// the signs of a layer's outputs make unpredictable).
+fn relu_in_place(values: &mut [f32]) {
+    #[cfg(target_feature = "simd128")]
+    {
+        use core::arch::wasm32::*;
+        let mut chunks = values.chunks_exact_mut(4);
+        for c in &mut chunks {
+            // SAFETY: a chunk holds 4 f32.
+            unsafe {
+                let v = v128_load(c.as_ptr() as *const v128);
+                v128_store(c.as_mut_ptr() as *mut v128, f32x4_pmax(v, f32x4_splat(0.0)));
+            }
+        }
+        for v in chunks.into_remainder() {
+            *v = if *v < 0.0 { 0.0 } else { *v };
+        }
+    }
+    #[cfg(not(target_feature = "simd128"))]
+    for v in values {
+        *v = if *v < 0.0 { 0.0 } else { *v };
+    }
+}
+
 /// A bias-free linear layer: candle's `QMatMul` (the reference path, used for many rows) and,
 /// for f32 and q8_0 weights, the few-row kernels above; or int8 rows, which only the int8
 /// kernel multiplies.
@@ -1947,6 +1986,11 @@ impl Linear {
                     return Ok(None);
                 }
                 let mut y = vec![0f32; m * n];
+                if relu {
+                    matmul_int8_then::<true>(x, m, w, &mut y);
+                    *dims.last_mut().expect("rank >= 1") = n;
+                    return Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?));
+                }
                 matmul_int8(x, m, w, &mut y);
                 *dims.last_mut().expect("rank >= 1") = n;
                 y
@@ -1987,12 +2031,7 @@ impl Linear {
             _ => return Ok(None),
         };
         if relu {
-            // `max(v, 0)` as a compare and select, which vectorizes (`f32::max` calls `fmaxf`).
-            for v in &mut y {
-                if *v < 0.0 {
-                    *v = 0.0;
-                }
-            }
+            relu_in_place(&mut y);
         }
         Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?))
     }

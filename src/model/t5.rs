@@ -140,41 +140,42 @@ fn position_bias(
     bidirectional: bool,
     causal: bool,
 ) -> Result<Tensor> {
-    let mut buckets = Vec::with_capacity(q_len * k_len);
-    for i in 0..q_len {
-        let query = (q_start + i) as i64;
-        for key in 0..k_len as i64 {
-            buckets.push(relative_position_bucket(
-                key - query,
-                bidirectional,
-                cfg.relative_attention_num_buckets,
-                cfg.relative_attention_max_distance,
-            ));
+    let heads = cfg.num_heads;
+    // The bias depends on `key - query` alone: each distance's bucket is looked up once
+    // (`q_len + k_len - 1` of them, not `q_len * k_len`), and row `i` of a head is then the
+    // run of that head's values from distance `-(q_start + i)` on.
+    let device = table.device().clone();
+    let table = table.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+    let nearest = -((q_start + q_len - 1) as i64);
+    let distances = q_len + k_len - 1;
+    let mut by_distance = vec![0f32; heads * distances];
+    for (d, rel) in (nearest..nearest + distances as i64).enumerate() {
+        let bucket = relative_position_bucket(
+            rel,
+            bidirectional,
+            cfg.relative_attention_num_buckets,
+            cfg.relative_attention_max_distance,
+        ) as usize;
+        for (h, v) in table[bucket].iter().take(heads).enumerate() {
+            by_distance[h * distances + d] = *v;
         }
     }
-    let ids = Tensor::from_vec(buckets, q_len * k_len, table.device())?;
-    let bias = table
-        .index_select(&ids, 0)?
-        .reshape((q_len, k_len, cfg.num_heads))?
-        .permute((2, 0, 1))?;
-    let bias = if causal && q_len > 1 {
-        let mask: Vec<f32> = (0..q_len)
-            .flat_map(|i| {
-                (0..k_len).map(move |j| {
-                    if j > q_start + i {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, (1, q_len, k_len), table.device())?;
-        bias.broadcast_add(&mask)?
-    } else {
-        bias
-    };
-    Ok(bias.unsqueeze(0)?.contiguous()?)
+    let mask = causal && q_len > 1;
+    let mut bias = vec![0f32; heads * q_len * k_len];
+    for (h, head) in bias.chunks_exact_mut(q_len * k_len).enumerate() {
+        let values = &by_distance[h * distances..(h + 1) * distances];
+        for (i, row) in head.chunks_exact_mut(k_len).enumerate() {
+            // Distance `j - (q_start + i)` sits at `j + (q_len - 1 - i)`.
+            let from = q_len - 1 - i;
+            row.copy_from_slice(&values[from..from + k_len]);
+            if mask {
+                for v in row.iter_mut().skip(q_start + i + 1) {
+                    *v = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(bias, (1, heads, q_len, k_len), &device)?)
 }
 
 enum FeedForward {
@@ -393,8 +394,11 @@ impl T5 {
     /// Runs the encoder on `input_ids` `[b, s]` (no padding), returning `[b, s, d_model]`.
     pub fn encode(&self, input_ids: &Tensor) -> Result<Tensor> {
         let s = input_ids.dim(1)?;
-        let mut xs = self.embed(input_ids)?;
-        let bias = position_bias(self.encoder.bias_table(), &self.cfg, 0, s, s, true, false)?;
+        let (mut xs, bias) = profile::stage("encoder.embed", || -> Result<_> {
+            let xs = self.embed(input_ids)?;
+            let bias = position_bias(self.encoder.bias_table(), &self.cfg, 0, s, s, true, false)?;
+            Ok((xs, bias))
+        })?;
         for block in &self.encoder.blocks {
             // Nested stages say how much of a sublayer its products take.
             xs = profile::stage("encoder.attention", || -> Result<_> {
@@ -421,7 +425,9 @@ impl T5 {
                 Ok((&xs + out)?)
             })?;
         }
-        self.encoder.final_norm.forward(&xs)
+        profile::stage("encoder.final_norm", || {
+            self.encoder.final_norm.forward(&xs)
+        })
     }
 
     /// Prepares decoding against `encoder_output` `[1 or b, s, d]` for `batch` hypotheses. An
@@ -531,6 +537,64 @@ impl T5 {
 #[cfg(test)]
 mod tests {
     use super::relative_position_bucket as bucket;
+    use super::{position_bias, T5Config};
+    use candle_core::{Device, Tensor};
+
+    /// The bias as the definition reads: a bucket per (query, key), a table row per bucket.
+    fn bias_by_definition(
+        table: &[Vec<f32>],
+        q_start: usize,
+        q_len: usize,
+        k_len: usize,
+        bidirectional: bool,
+        causal: bool,
+    ) -> Vec<f32> {
+        let heads = table[0].len();
+        let mut out = vec![0f32; heads * q_len * k_len];
+        for h in 0..heads {
+            for i in 0..q_len {
+                for j in 0..k_len {
+                    let rel = j as i64 - (q_start + i) as i64;
+                    let masked = causal && q_len > 1 && j > q_start + i;
+                    out[(h * q_len + i) * k_len + j] = if masked {
+                        f32::NEG_INFINITY
+                    } else {
+                        table[bucket(rel, bidirectional, 32, 128) as usize][h]
+                    };
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn position_bias_matches_its_definition() {
+        let cfg = T5Config::from_json(
+            br#"{"vocab_size":10,"d_model":8,"d_kv":4,"d_ff":16,"num_layers":1,"num_heads":3}"#,
+        )
+        .unwrap();
+        let table: Vec<Vec<f32>> = (0..32)
+            .map(|b| (0..3).map(|h| (b * 3 + h) as f32 * 0.25 - 7.0).collect())
+            .collect();
+        let t = Tensor::new(table.clone(), &Device::Cpu).unwrap();
+        // Encoder (square, both directions), decoder with and without a causal mask, a step.
+        for (q_start, q_len, k_len, bidirectional, causal) in [
+            (0, 300, 300, true, false),
+            (0, 7, 7, false, true),
+            (5, 4, 9, false, true),
+            (8, 1, 9, false, true),
+            (0, 3, 200, false, false),
+        ] {
+            let got = position_bias(&t, &cfg, q_start, q_len, k_len, bidirectional, causal)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let want = bias_by_definition(&table, q_start, q_len, k_len, bidirectional, causal);
+            assert_eq!(got, want, "q_start {q_start}, {q_len} × {k_len}");
+        }
+    }
 
     #[test]
     fn encoder_buckets_are_bidirectional() {

@@ -212,3 +212,68 @@ pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsVal
     out.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
 }
+
+/// A kernel diagnostic (not a verdict): the encoder's attention on seeded `[1, heads, s, d_kv]`
+/// queries, keys and values with a position bias, timed `repeats` times with the kernels on all
+/// threads, and its parts on one head: the scores (`matmul_f32`), the softmax, the context
+/// (`matmul_f32_kn`). Returns `{ attentionMs, scoresMs, softmaxMs, contextMs }` (medians; the
+/// parts per head).
+#[wasm_bindgen(js_name = benchAttention)]
+pub fn bench_attention(
+    s: usize,
+    heads: usize,
+    d_kv: usize,
+    repeats: u32,
+) -> Result<JsValue, JsValue> {
+    use crate::model::kernels::{attention, matmul_f32, matmul_f32_kn, softmax_row};
+    use candle_core::{Device, Tensor};
+    let clock = PerformanceClock::new();
+    let err = |e: candle_core::Error| JsValue::from(js_sys::Error::new(&e.to_string()));
+    let value = |i: usize, p: usize| ((i * p) % 1000) as f32 / 500.0 - 1.0;
+    let seeded = |len: usize, p: usize| (0..len).map(|i| value(i, p)).collect::<Vec<f32>>();
+    let t = |p: usize, shape: (usize, usize, usize, usize)| {
+        let len = shape.0 * shape.1 * shape.2 * shape.3;
+        Tensor::from_vec(seeded(len, p), shape, &Device::Cpu).map_err(err)
+    };
+    let (q, k, v) = (
+        t(7919, (1, heads, s, d_kv))?,
+        t(104_729, (1, heads, s, d_kv))?,
+        t(31, (1, heads, s, d_kv))?,
+    );
+    let bias = t(17, (1, heads, s, s))?;
+    let (qh, kh, vh) = (
+        seeded(s * d_kv, 7919),
+        seeded(s * d_kv, 104_729),
+        seeded(s * d_kv, 31),
+    );
+    let bias_row = seeded(s, 17);
+    let mut scores = vec![0f32; s * s];
+    let mut ctx = vec![0f32; s * d_kv];
+    let mut times = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..repeats.max(1) + 1 {
+        let t0 = clock.now_ms();
+        std::hint::black_box(
+            attention(&q, &k, &v, Some(&bias)).map_err(|e| JsValue::from(e.to_string()))?,
+        );
+        let t1 = clock.now_ms();
+        matmul_f32(&qh, s, &kh, s, d_kv, &mut scores);
+        let t2 = clock.now_ms();
+        for row in scores.chunks_exact_mut(s) {
+            softmax_row(row, Some(&bias_row));
+        }
+        let t3 = clock.now_ms();
+        matmul_f32_kn(&scores, s, &vh, s, d_kv, &mut ctx);
+        let t4 = clock.now_ms();
+        for (slot, ms) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3].into_iter().enumerate() {
+            times[slot].push(ms);
+        }
+    }
+    let [a, sc, sm, cx] = times.map(|mut v| {
+        v.remove(0);
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    });
+    serde_json::json!({ "attentionMs": a, "scoresMs": sc, "softmaxMs": sm, "contextMs": cx })
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
+}

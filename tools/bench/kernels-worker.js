@@ -10,6 +10,11 @@ self.onmessage = async ({ data }) => {
     const mod = await import(data.single ? '/bench-pkg-relaxed/t5_summarizer.js' : '/bench-pkg-threads/t5_summarizer.js');
     await mod.default();
     if (!data.single) await mod.initThreadPool(navigator.hardwareConcurrency);
+    if (data.attention) {
+      const [s, h, dk] = data.attention;
+      self.postMessage({ attention: mod.benchAttention(s, h, dk, data.repeats), threads: mod.kernelThreads() });
+      return;
+    }
     const out = data.shapes.map(([m, n, k]) => ({ m, n, k, ...mod.benchKernels(m, n, k, data.repeats) }));
     self.postMessage({ out, threads: mod.kernelThreads() });
   } catch (e) {

@@ -7,7 +7,9 @@
 // per target (issue 15), and writes bench-out/peer-<shape>.{json,txt}.
 //
 //   node tools/bench/peer-bench.mjs [--shape t5-small] [--rounds 3] [--tokens 64] [--beam 1]
-//        [--models bench-out/models] [--peer bench-out/peer] [--only 'q8,…'] [--json …]
+//        [--models bench-out/models] [--peer bench-out/peer] [--only 'q8;…' (a whole system name picks it alone, other terms match within names)] [--json …]
+//        [--baseline DIR (a copy of www/ built from another commit: each of ours picked runs from it
+//        too, as "baseline: <name>", interleaved with the rest; a before/after in one run)]
 // Run by `./build.sh bench --peer`, which builds the app, generates the model and exports it.
 import path from 'node:path';
 import fs from 'node:fs';
@@ -16,7 +18,7 @@ import { Tokenizer } from './peer/node_modules/@huggingface/tokenizers/dist/toke
 import { startServer } from '../serve.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const args = { shape: 't5-small', rounds: '3', tokens: '64', beam: '1', models: 'bench-out/models', peer: 'bench-out/peer', only: null, json: null };
+const args = { shape: 't5-small', rounds: '3', tokens: '64', beam: '1', models: 'bench-out/models', peer: 'bench-out/peer', only: null, json: null, baseline: null };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i].replace(/^--/, '');
@@ -57,7 +59,7 @@ text = text.trim();
 // SIMD128; quantize: 'int8' = the q8_0 file converted at load to int8 rows); peer =
 // transformers.js (dtype, onnxruntime threads).
 const INT8 = { file: 'model-q8_0.gguf', quantize: 'int8' };
-const SYSTEMS = [
+const ALL_SYSTEMS = [
   ['transformers.js q8', 'peer', { dtype: 'q8', threads: 1 }],
   ['ours int8', 'ours', { ...INT8, threads: false }],
   ['ours int8 (plain SIMD128 build)', 'ours', { ...INT8, threads: false, relaxedSimd: false }],
@@ -70,19 +72,25 @@ const SYSTEMS = [
   ['ours f32', 'ours', { file: 'model.safetensors', threads: false }],
   ['transformers.js fp32, 2 threads', 'peer', { dtype: 'fp32', threads: 2 }],
   ['ours f32, 2 threads', 'ours', { file: 'model.safetensors', threads: true }],
-].filter(([name]) => !args.only || args.only.split(',').some((o) => name.includes(o.trim())));
+];
+// --only: terms separated by ';' (names hold commas); a term that is a system's whole name picks
+// that system alone, any other term every system whose name contains it.
+const terms = args.only?.split(';').map((o) => o.trim());
+const isName = (term) => ALL_SYSTEMS.some(([name]) => name === term);
+const PICKED = ALL_SYSTEMS.filter(([name]) => !terms || terms.some((o) => (isName(o) ? name === o : name.includes(o))));
+const SYSTEMS = args.baseline
+  ? PICKED.flatMap((s) => (s[1] === 'ours' ? [s, [`baseline: ${s[0]}`, 'ours', { ...s[2], baseline: true }]] : [s]))
+  : PICKED;
 
-const server = await startServer({
-  root: path.join(root, 'www'),
-  mounts: {
-    '/bench-model': modelDir,
-    '/peer-model/model': peerDir,
-    '/peer-js': path.join(root, 'tools/bench/peer/node_modules/@huggingface/transformers/dist'),
-    '/peer-ort': path.join(root, 'tools/bench/peer/node_modules/onnxruntime-web/dist'),
-    '/bench': path.join(root, 'tools/bench'),
-  },
-  port: 0,
-});
+const MOUNTS = {
+  '/bench-model': modelDir,
+  '/peer-model/model': peerDir,
+  '/peer-js': path.join(root, 'tools/bench/peer/node_modules/@huggingface/transformers/dist'),
+  '/peer-ort': path.join(root, 'tools/bench/peer/node_modules/onnxruntime-web/dist'),
+  '/bench': path.join(root, 'tools/bench'),
+};
+const server = await startServer({ root: path.join(root, 'www'), mounts: MOUNTS, port: 0 });
+const baselineServer = args.baseline ? await startServer({ root: path.resolve(args.baseline), mounts: MOUNTS, port: 0 }) : null;
 
 /** Resident memory of each of the browser's renderer processes, bytes: Map pid → RSS. */
 function rendererRss(browserPid) {
@@ -177,7 +185,7 @@ async function measure(kind, options) {
     });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${server.url}bench/peer.html`);
+    await page.goto(`${(options.baseline ? baselineServer : server).url}bench/peer.html`);
     if (!(await page.evaluate(() => crossOriginIsolated))) throw new Error('the bench page is not cross-origin isolated');
     const r = await page.evaluate(
       async ({ kind, options }) => {
@@ -210,6 +218,7 @@ try {
   }
 } finally {
   await server.close();
+  await baselineServer?.close();
 }
 
 // ---- report ----
@@ -283,7 +292,7 @@ if (profiled.length) {
   out(`| stage | ${profiled.map(([n]) => n).join(' | ')} |`);
   out(`|---|${profiled.map(() => '---').join('|')}|`);
   for (const stage of stages) {
-    const perRun = stage.startsWith('encoder') || stage === 'decoder.cross_kv';
+    const perRun = stage.startsWith('encoder') || stage.startsWith('text.') || stage === 'decoder.cross_kv';
     const cells = profiled.map(([name]) => {
       const s = stat(results[name].map((r) => {
         const st = r.profile.stages.find((x) => x.stage === stage);
