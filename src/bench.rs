@@ -197,7 +197,7 @@ pub fn load(
         System::Ours => {
             let cfg = T5Config::from_json(config_json.as_bytes()).map_err(|x| e(&x))?;
             let w = Weights::from_source("model", file, &Device::Cpu).map_err(|x| e(&x))?;
-            let model = T5::load(&w, &cfg, &Device::Cpu).map_err(|x| e(&x))?;
+            let model = T5::from_weights(w, &cfg, &Device::Cpu).map_err(|x| e(&x))?;
             Box::new(Ours { model, cache: None })
         }
     })

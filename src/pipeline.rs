@@ -207,7 +207,8 @@ impl Summarizer {
         let device = Device::Cpu;
         let weights =
             Weights::from_source_as(files.weights_name, files.weights, &device, settings.int8)?;
-        let model = T5::load(&weights, &config, &device)?;
+        let (model_bytes, weights_dtype) = (weights.loaded_bytes(), weights.compute_dtype());
+        let model = T5::from_weights(weights, &config, &device)?;
         let added_tokens = tokenizer
             .encode("", true)
             .map_err(|e| Error::model_file("tokenizer.json", e))?
@@ -217,8 +218,8 @@ impl Summarizer {
             tokenizer,
             added_tokens,
             clock: default_clock(),
-            model_bytes: weights.loaded_bytes(),
-            weights_dtype: weights.compute_dtype(),
+            model_bytes,
+            weights_dtype,
         })
     }
 

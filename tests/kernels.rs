@@ -9,6 +9,11 @@ fn kernels_match_candle_matmul() {
 }
 
 #[test]
+fn stacked_layers_match_their_parts() {
+    kernels::check_stacking();
+}
+
+#[test]
 fn attention_matches_candle_ops() {
     kernels::check_attention();
 }

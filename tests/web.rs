@@ -43,6 +43,11 @@ fn simd128_kernels_match_candle_matmul() {
 }
 
 #[wasm_bindgen_test]
+fn simd128_stacked_layers_match_their_parts() {
+    kernels::check_stacking();
+}
+
+#[wasm_bindgen_test]
 fn simd128_attention_matches_candle_ops() {
     kernels::check_attention();
 }

@@ -24,6 +24,19 @@ pub const Q8_0_BLOCK: usize = 32;
 struct Out {
     ptr: *mut f32,
     n: usize,
+    /// Columns that are attention heads, written head-major (see [`HeadsLayout`]), with the
+    /// values of one part (`m · heads · d_kv`).
+    heads: Option<(HeadsLayout, usize)>,
+}
+
+/// The columns of a product as attention heads: rows are `batch · seq` positions, columns
+/// `parts · heads · d_kv` (q, k and v side by side, say). Written head-major, part after part:
+/// part `p` is `[batch, heads, seq, d_kv]`, what attention reads, with no copy between.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadsLayout {
+    pub seq: usize,
+    pub heads: usize,
+    pub d_kv: usize,
 }
 
 // SAFETY: the ranges handed out by `split_columns` (and the heads of `for_each_head`, each
@@ -38,20 +51,39 @@ impl Out {
         Out {
             ptr: y.as_mut_ptr(),
             n,
+            heads: None,
+        }
+    }
+
+    /// `y` for `m` rows of `n` columns laid out as `heads` says: every write the products make
+    /// (at most [`BLOCK_COLS`] columns from a multiple of 4, never across a multiple of
+    /// [`BLOCK_COLS`]) stays within one head, as `d_kv` is a multiple of [`BLOCK_COLS`].
+    fn heads(y: &mut [f32], m: usize, n: usize, heads: HeadsLayout) -> Self {
+        let width = heads.heads * heads.d_kv;
+        assert!(heads.d_kv % BLOCK_COLS == 0 && width > 0 && n % width == 0);
+        assert!(heads.seq > 0 && m % heads.seq == 0);
+        Out {
+            heads: Some((heads, m * width)),
+            ..Out::new(y, m, n)
         }
     }
 
     /// Writes `y[r][j..j + values.len()]`.
     #[inline(always)]
     fn put(&self, r: usize, j: usize, values: &[f32]) {
-        // SAFETY: `new` checked the length; callers stay within their own columns.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                values.as_ptr(),
-                self.ptr.add(r * self.n + j),
-                values.len(),
-            )
-        }
+        let at = match self.heads {
+            None => r * self.n + j,
+            Some((l, part_len)) => {
+                let (column_head, d) = (j / l.d_kv, j % l.d_kv);
+                debug_assert!(d + values.len() <= l.d_kv);
+                let (part, head) = (column_head / l.heads, column_head % l.heads);
+                let (b, i) = (r / l.seq, r % l.seq);
+                part * part_len + ((b * l.heads + head) * l.seq + i) * l.d_kv + d
+            }
+        };
+        // SAFETY: `new` checked the length (a head layout is a permutation of the same
+        // elements); callers stay within their own columns.
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr.add(at), values.len()) }
     }
 }
 
@@ -274,12 +306,11 @@ fn tiled_product(
     m: usize,
     n: usize,
     k: usize,
-    y: &mut [f32],
+    out: Out,
     pair: impl Fn(usize, usize) -> [[f32; 4]; 2] + Sync,
     one: impl Fn(usize, usize) -> [f32; 4] + Sync,
     single: impl Fn(usize, usize) -> f32 + Sync,
 ) {
-    let out = Out::new(y, m, n);
     split_columns(n, m * n * k, |cols| {
         let mut block = Gathered([[0.0; BLOCK_COLS]; ROW_CHUNK]);
         for r0 in (0..m).step_by(ROW_CHUNK) {
@@ -334,6 +365,11 @@ fn for_each_head(count: usize, work: usize, f: impl Fn(usize) + Sync) {
 /// each loaded operand used two or four times), activations in chunks of [`ROW_CHUNK`] rows.
 /// The weights are used as stored (no packed copy).
 pub fn matmul_f32(x: &[f32], m: usize, w: &[f32], n: usize, k: usize, y: &mut [f32]) {
+    matmul_f32_into(x, m, w, n, k, Out::new(y, m, n))
+}
+
+/// [`matmul_f32`] into `out`.
+fn matmul_f32_into(x: &[f32], m: usize, w: &[f32], n: usize, k: usize, out: Out) {
     assert!(x.len() >= m * k && w.len() >= n * k);
     let rows = |r: usize, count: usize| &x[r * k..(r + count) * k];
     let four = |j: usize| &w[j * k..(j + 4) * k];
@@ -341,7 +377,7 @@ pub fn matmul_f32(x: &[f32], m: usize, w: &[f32], n: usize, k: usize, y: &mut [f
         m,
         n,
         k,
-        y,
+        out,
         |r, j| tile_f32::<2>(rows(r, 2), four(j), k),
         |r, j| tile_f32::<1>(rows(r, 1), four(j), k)[0],
         |r, j| {
@@ -621,7 +657,7 @@ pub fn matmul_q8_0(
         m,
         n,
         k,
-        y,
+        Out::new(y, m, n),
         |r, j| {
             let (g, s, sums) = group(j);
             tile_q8_0([&rows[r], &rows[r + 1]], g, s, sums, blocks)
@@ -981,6 +1017,37 @@ impl Int8Rows {
         rows
     }
 
+    /// The rows of `parts`, one after another, as one matrix: `None` unless every part has the
+    /// same row length and all but the last whole groups of rows (a padded group inside would
+    /// put rows of zeros among them).
+    pub fn stack(parts: &[&Int8Rows]) -> Option<Self> {
+        let first = parts.first()?;
+        let k = first.shape[1];
+        let (last, inner) = parts.split_last()?;
+        if parts.iter().any(|p| p.shape[1] != k)
+            || inner.iter().any(|p| p.shape[0] % INT8_GROUP != 0)
+        {
+            return None;
+        }
+        let n: usize = parts.iter().map(|p| p.shape[0]).sum();
+        let mut values = Aligned::<i8>::zeroed(n.div_ceil(INT8_GROUP) * INT8_GROUP * first.padded);
+        let mut at = 0;
+        for p in inner.iter().chain([last]) {
+            values[at..at + p.values.len()].copy_from_slice(&p.values);
+            at += p.values.len();
+        }
+        Some(Int8Rows {
+            shape: [n, k],
+            padded: first.padded,
+            values,
+            scales: parts
+                .iter()
+                .flat_map(|p| p.scales.iter().copied())
+                .collect(),
+            sums: parts.iter().flat_map(|p| p.sums.iter().copied()).collect(),
+        })
+    }
+
     /// Where value `i` of row `j` is in [`Self::values`].
     #[inline(always)]
     fn at(&self, j: usize, i: usize) -> usize {
@@ -1166,13 +1233,13 @@ fn quantize_activations(x: &[f32], m: usize, k: usize) -> Int8Activations {
 /// weight rows of a group at a time, so the weights stream past once, in order. More rows, tiled
 /// like [`matmul_f32`]: two activation rows against four weight rows (half a group).
 pub fn matmul_int8(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
-    matmul_int8_then::<false>(x, m, w, y)
+    matmul_int8_then::<false>(x, m, w, Out::new(y, m, w.shape[0]))
 }
 
-/// [`matmul_int8`], with ReLU applied to each output as it is made when `RELU`.
-fn matmul_int8_then<const RELU: bool>(x: &[f32], m: usize, w: &Int8Rows, y: &mut [f32]) {
+/// [`matmul_int8`] into `dst`, with ReLU applied to each output as it is made when `RELU`.
+fn matmul_int8_then<const RELU: bool>(x: &[f32], m: usize, w: &Int8Rows, dst: Out) {
     let ([n, k], padded) = (w.shape, w.padded);
-    assert!(x.len() >= m * k && y.len() >= m * n);
+    assert!(x.len() >= m * k);
     let a = quantize_activations(x, m, k);
     let row = |r: usize| &a.values[r * padded..(r + 1) * padded];
     let out = |r: usize, j: usize, dot: i32| {
@@ -1186,7 +1253,6 @@ fn matmul_int8_then<const RELU: bool>(x: &[f32], m: usize, w: &Int8Rows, y: &mut
     };
     let split = split_relaxed_dot();
     if m <= FEW_ROWS {
-        let dst = Out::new(y, m, n);
         split_columns(n, m * n * k, |cols| {
             // Ranges start on a multiple of BLOCK_COLS, so on a group.
             for j in cols.clone().step_by(INT8_GROUP) {
@@ -1234,7 +1300,7 @@ fn matmul_int8_then<const RELU: bool>(x: &[f32], m: usize, w: &Int8Rows, y: &mut
         m,
         n,
         k,
-        y,
+        dst,
         |r, j| {
             let [d0, d1] = tile2(r, j);
             [finish(r, j, d0), finish(r + 1, j, d1)]
@@ -1896,6 +1962,50 @@ impl Linear {
         }
     }
 
+    /// The rows of `parts`' weights, one after another, as one layer (`[.., in]` to the parts'
+    /// outputs side by side), which runs as one product: one pass over the input, one
+    /// quantization of it, one split over threads. `None` where the weights cannot be joined
+    /// (candle's quantized types, mixed types or row lengths).
+    pub fn stack(parts: &[&Linear]) -> Option<Linear> {
+        let first = parts.first()?;
+        let weight = match &first.weight {
+            Weight::Int8(_) => {
+                let rows = parts
+                    .iter()
+                    .map(|p| match &p.weight {
+                        Weight::Int8(r) => Some(&**r),
+                        Weight::Candle(_) => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
+                Weight::Int8(std::sync::Arc::new(Int8Rows::stack(&rows)?))
+            }
+            Weight::Candle(QMatMul::Tensor(_) | QMatMul::TensorF16(_)) => {
+                let (f16, tensors) = (
+                    matches!(first.weight, Weight::Candle(QMatMul::TensorF16(_))),
+                    parts
+                        .iter()
+                        .map(|p| match &p.weight {
+                            Weight::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => Some(t),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<_>>>()?,
+                );
+                let joined = Tensor::cat(&tensors, 0).ok()?;
+                Weight::Candle(if f16 {
+                    QMatMul::TensorF16(joined)
+                } else {
+                    QMatMul::Tensor(joined)
+                })
+            }
+            Weight::Candle(QMatMul::QTensor(_)) => return None,
+        };
+        Some(Linear {
+            weight,
+            q8_0_blocks: None,
+            kernel_rows: first.kernel_rows,
+        })
+    }
+
     /// The weights' type: `f32`, `q8_0`, ... (candle's), or `int8`.
     pub fn kind(&self) -> String {
         match &self.weight {
@@ -1946,6 +2056,58 @@ impl Linear {
         Ok(self.forward_reference(xs)?.relu()?)
     }
 
+    /// `xs · wᵀ` for `xs` `[b, seq, in]` with the output's columns taken as `parts` of
+    /// attention heads ([`HeadsLayout`]), written head-major by the kernel as it makes them:
+    /// `[parts, b, heads, seq, d_kv]`. `None` where no kernel runs (candle's reference path,
+    /// candle's quantized types) or the shapes do not fit the layout.
+    pub fn forward_heads(&self, xs: &Tensor, layout: HeadsLayout) -> Result<Option<Tensor>> {
+        let (b, seq, k) = xs.dims3()?;
+        let width = layout.heads * layout.d_kv;
+        let m = b * seq;
+        let fits = |n: usize| {
+            seq == layout.seq && layout.d_kv % BLOCK_COLS == 0 && width > 0 && n % width == 0
+        };
+        if xs.dtype() != DType::F32 || !xs.device().is_cpu() || m > self.kernel_rows {
+            return Ok(None);
+        }
+        let xs = xs.contiguous()?;
+        let (xs_storage, xs_layout) = xs.storage_and_layout();
+        let Storage::Cpu(xs_cpu) = &*xs_storage else {
+            return Ok(None);
+        };
+        let x = &xs_cpu.as_slice::<f32>()?[xs_layout.start_offset()..][..m * k];
+        let (n, y) = match &self.weight {
+            Weight::Int8(w) => {
+                let (n, wk) = w.dims();
+                if wk != k || !fits(n) {
+                    return Ok(None);
+                }
+                let mut y = vec![0f32; m * n];
+                matmul_int8_then::<false>(x, m, w, Out::heads(&mut y, m, n, layout));
+                (n, y)
+            }
+            Weight::Candle(QMatMul::Tensor(w)) if w.dtype() == DType::F32 => {
+                let (n, wk) = w.dims2()?;
+                let (w_storage, w_layout) = w.storage_and_layout();
+                let (Storage::Cpu(w_cpu), Some((a, e))) =
+                    (&*w_storage, w_layout.contiguous_offsets())
+                else {
+                    return Ok(None);
+                };
+                if wk != k || !fits(n) {
+                    return Ok(None);
+                }
+                let mut y = vec![0f32; m * n];
+                let w = &w_cpu.as_slice::<f32>()?[a..e];
+                matmul_f32_into(x, m, w, n, k, Out::heads(&mut y, m, n, layout));
+                (n, y)
+            }
+            _ => return Ok(None),
+        };
+        let shape = (n / width, b, layout.heads, seq, layout.d_kv);
+        Ok(Some(Tensor::from_vec(y, shape, &Device::Cpu)?))
+    }
+
     /// candle's matmul (for int8 rows, which candle cannot multiply, the int8 kernel).
     pub fn forward_reference(&self, xs: &Tensor) -> Result<Tensor> {
         match &self.weight {
@@ -1987,7 +2149,7 @@ impl Linear {
                 }
                 let mut y = vec![0f32; m * n];
                 if relu {
-                    matmul_int8_then::<true>(x, m, w, &mut y);
+                    matmul_int8_then::<true>(x, m, w, Out::new(&mut y, m, n));
                     *dims.last_mut().expect("rank >= 1") = n;
                     return Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?));
                 }

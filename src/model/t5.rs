@@ -11,7 +11,7 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{Activation, T5Config};
-use super::kernels::{self, Linear, KERNELS_BY_DEFAULT};
+use super::kernels::{self, HeadsLayout, Linear, KERNELS_BY_DEFAULT};
 use super::weights::{Embedding, Weights};
 use crate::error::Result;
 use crate::metrics::profile;
@@ -64,10 +64,74 @@ pub fn relative_position_bucket(
     (bucket + large.min(num_buckets - 1)) as u32
 }
 
+/// Products of one input into `parts` outputs of `heads × d_kv` values each (q, k and v of a
+/// self-attention; the keys and values of every decoder block over the encoder output),
+/// returned as heads `[b, h, s, d_kv]`: stacked into one product where the weights allow
+/// ([`Linear::stack`]: one pass over the input, one quantization of it, one split over
+/// threads), else one product each.
+enum Projections {
+    Stacked { layer: Linear, parts: usize },
+    Each(Vec<Linear>),
+}
+
+impl Projections {
+    /// Takes the layers; stacked, they are dropped as soon as the stack is made.
+    fn new(layers: Vec<Linear>) -> Self {
+        if layers.len() > 1 {
+            if let Some(layer) = Linear::stack(&layers.iter().collect::<Vec<_>>()) {
+                let parts = layers.len();
+                return Projections::Stacked { layer, parts };
+            }
+        }
+        Projections::Each(layers)
+    }
+
+    /// The outputs of `xs` `[b, s, d]`, in the layers' order, each as heads.
+    fn heads(&self, xs: &Tensor, heads: usize, d_kv: usize) -> Result<Vec<Tensor>> {
+        let (b, s, _) = xs.dims3()?;
+        match self {
+            Projections::Each(layers) => layers
+                .iter()
+                .map(|layer| {
+                    Ok(layer
+                        .forward(xs)?
+                        .reshape((b, s, heads, d_kv))?
+                        .transpose(1, 2)?
+                        .contiguous()?)
+                })
+                .collect(),
+            Projections::Stacked { layer, parts } => {
+                let layout = HeadsLayout {
+                    seq: s,
+                    heads,
+                    d_kv,
+                };
+                if let Some(all) = layer.forward_heads(xs, layout)? {
+                    return (0..*parts)
+                        .map(|p| Ok(all.get(p)?))
+                        .collect::<Result<Vec<_>>>();
+                }
+                // No kernel (native builds, say): candle's product, each part's columns taken
+                // as heads and copied out.
+                let y = layer.forward(xs)?;
+                let width = heads * d_kv;
+                (0..*parts)
+                    .map(|p| {
+                        Ok(y.narrow(2, p * width, width)?
+                            .reshape((b, s, heads, d_kv))?
+                            .transpose(1, 2)?
+                            .contiguous()?)
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// Self-attention: q, k and v of the layer's input. Cross-attention: q alone (the keys and
+    /// values over the encoder output are the model's [`T5::cross_kv`]).
+    inputs: Projections,
     o: Linear,
     num_heads: usize,
     d_kv: usize,
@@ -76,7 +140,14 @@ struct Attention {
 }
 
 impl Attention {
-    fn load(w: &Weights, name: &str, with_bias: bool, cfg: &T5Config) -> Result<Self> {
+    /// Self-attention `name` (q, k, v and o); with `cross`, q and o only.
+    fn load(
+        w: &mut Weights,
+        name: &str,
+        with_bias: bool,
+        cross: bool,
+        cfg: &T5Config,
+    ) -> Result<Self> {
         let (d, inner) = (cfg.d_model, cfg.inner_dim());
         let relative_bias = if with_bias {
             Some(w.tensor(
@@ -86,10 +157,14 @@ impl Attention {
         } else {
             None
         };
+        // Taken out of `w`, so that a stack of them does not hold the weights twice.
+        let names: &[&str] = if cross { &["q"] } else { &["q", "k", "v"] };
+        let inputs = names
+            .iter()
+            .map(|p| w.take_linear(&format!("{name}.{p}"), inner, d))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Attention {
-            q: w.linear(&format!("{name}.q"), inner, d)?,
-            k: w.linear(&format!("{name}.k"), inner, d)?,
-            v: w.linear(&format!("{name}.v"), inner, d)?,
+            inputs: Projections::new(inputs),
             o: w.linear(&format!("{name}.o"), d, inner)?,
             num_heads: cfg.num_heads,
             d_kv: cfg.d_kv,
@@ -97,14 +172,21 @@ impl Attention {
         })
     }
 
-    /// Projects `[b, s, d]` to heads `[b, h, s, d_kv]`.
-    fn heads(&self, xs: &Tensor, proj: &Linear) -> Result<Tensor> {
-        let (b, s, _) = xs.dims3()?;
-        Ok(proj
-            .forward(xs)?
-            .reshape((b, s, self.num_heads, self.d_kv))?
-            .transpose(1, 2)?
-            .contiguous()?)
+    /// Projects `[b, s, d]` to q, k and v heads `[b, h, s, d_kv]` (self-attention).
+    fn qkv(&self, xs: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        match <[Tensor; 3]>::try_from(self.inputs.heads(xs, self.num_heads, self.d_kv)?) {
+            Ok([q, k, v]) => Ok((q, k, v)),
+            Err(_) => Err(candle_core::Error::Msg("self-attention has q, k and v".into()).into()),
+        }
+    }
+
+    /// Projects `[b, s, d]` to query heads `[b, h, s, d_kv]` (cross-attention).
+    fn q(&self, xs: &Tensor) -> Result<Tensor> {
+        let mut heads = self.inputs.heads(xs, self.num_heads, self.d_kv)?;
+        match heads.len() {
+            1 => Ok(heads.remove(0)),
+            _ => Err(candle_core::Error::Msg("cross-attention has q alone".into()).into()),
+        }
     }
 
     /// Scaled-free dot-product attention (T5 folds the scale into its weights), then `o`.
@@ -240,12 +322,12 @@ struct Block {
 }
 
 impl Block {
-    fn load(w: &Weights, stack: &str, i: usize, decoder: bool, cfg: &T5Config) -> Result<Self> {
+    fn load(w: &mut Weights, stack: &str, i: usize, decoder: bool, cfg: &T5Config) -> Result<Self> {
         let p = format!("{stack}.block.{i}.layer");
         let cross = if decoder {
             Some((
                 RmsNorm::load(w, &format!("{p}.1.layer_norm"), cfg)?,
-                Attention::load(w, &format!("{p}.1.EncDecAttention"), false, cfg)?,
+                Attention::load(w, &format!("{p}.1.EncDecAttention"), false, true, cfg)?,
             ))
         } else {
             None
@@ -253,7 +335,7 @@ impl Block {
         let ff_layer = if decoder { 2 } else { 1 };
         Ok(Block {
             self_norm: RmsNorm::load(w, &format!("{p}.0.layer_norm"), cfg)?,
-            self_attn: Attention::load(w, &format!("{p}.0.SelfAttention"), i == 0, cfg)?,
+            self_attn: Attention::load(w, &format!("{p}.0.SelfAttention"), i == 0, false, cfg)?,
             cross,
             ff_norm: RmsNorm::load(w, &format!("{p}.{ff_layer}.layer_norm"), cfg)?,
             ff: FeedForward::load(w, &format!("{p}.{ff_layer}.DenseReluDense"), cfg)?,
@@ -267,7 +349,13 @@ struct Stack {
 }
 
 impl Stack {
-    fn load(w: &Weights, name: &str, layers: usize, decoder: bool, cfg: &T5Config) -> Result<Self> {
+    fn load(
+        w: &mut Weights,
+        name: &str,
+        layers: usize,
+        decoder: bool,
+        cfg: &T5Config,
+    ) -> Result<Self> {
         let blocks = (0..layers)
             .map(|i| Block::load(w, name, i, decoder, cfg))
             .collect::<Result<Vec<_>>>()?;
@@ -335,6 +423,9 @@ pub struct T5 {
     encoder: Stack,
     decoder: Stack,
     lm_head: Linear,
+    /// The cross-attention keys and values of every decoder block (k, v of block 0, k, v of
+    /// block 1, ...): products of the same encoder output, run once per input.
+    cross_kv: Projections,
     /// `d_model^-0.5` for original t5 checkpoints.
     output_scale: Option<f64>,
     device: Device,
@@ -342,7 +433,15 @@ pub struct T5 {
 
 impl T5 {
     /// Builds the model from checkpoint weights named as in Hugging Face T5 checkpoints.
+    /// While `weights` is kept, the stacked products ([`Projections`]) hold their weights a
+    /// second time: [`Self::from_weights`] does not.
     pub fn load(weights: &Weights, cfg: &T5Config, device: &Device) -> Result<Self> {
+        Self::from_weights(weights.clone(), cfg, device)
+    }
+
+    /// [`Self::load`], consuming the weights: each is held once, by the model.
+    pub fn from_weights(mut weights: Weights, cfg: &T5Config, device: &Device) -> Result<Self> {
+        let weights = &mut weights;
         let embedding = [
             "shared.weight",
             "encoder.embed_tokens.weight",
@@ -354,6 +453,15 @@ impl T5 {
         let shared = weights.embedding(embedding, cfg.vocab_size, cfg.d_model)?;
         let encoder = Stack::load(weights, "encoder", cfg.num_layers, false, cfg)?;
         let decoder = Stack::load(weights, "decoder", cfg.num_decoder_layers, true, cfg)?;
+        let (d, inner) = (cfg.d_model, cfg.inner_dim());
+        let mut cross_kv = Vec::with_capacity(2 * cfg.num_decoder_layers);
+        for i in 0..cfg.num_decoder_layers {
+            for p in ["k", "v"] {
+                let name = format!("decoder.block.{i}.layer.1.EncDecAttention.{p}");
+                cross_kv.push(weights.take_linear(&name, inner, d)?);
+            }
+        }
+        let cross_kv = Projections::new(cross_kv);
         // As transformers does: a checkpoint without its own LM head ties it to the embedding.
         // A quantized embedding stays quantized as the tied head.
         let lm_head = if weights.contains("lm_head.weight") {
@@ -371,6 +479,7 @@ impl T5 {
             encoder,
             decoder,
             lm_head,
+            cross_kv,
             output_scale,
             device: device.clone(),
         })
@@ -404,13 +513,7 @@ impl T5 {
             xs = profile::stage("encoder.attention", || -> Result<_> {
                 let h = block.self_norm.forward(&xs)?;
                 let attn = &block.self_attn;
-                let (q, k, v) = profile::stage("encoder.attention.qkv", || -> Result<_> {
-                    Ok((
-                        attn.heads(&h, &attn.q)?,
-                        attn.heads(&h, &attn.k)?,
-                        attn.heads(&h, &attn.v)?,
-                    ))
-                })?;
+                let (q, k, v) = profile::stage("encoder.attention.qkv", || attn.qkv(&h))?;
                 let ctx = profile::stage("encoder.attention.scores_values", || {
                     attn.context(&q, &k, &v, Some(&bias))
                 })?;
@@ -441,21 +544,17 @@ impl T5 {
             ))
             .into());
         }
-        let cross_kv = profile::stage("decoder.cross_kv", || {
-            self.decoder
-                .blocks
-                .iter()
-                .map(|b| {
-                    let (_, attn) = b
-                        .cross
-                        .as_ref()
-                        .expect("decoder blocks have cross attention");
-                    Ok((
-                        attn.heads(encoder_output, &attn.k)?,
-                        attn.heads(encoder_output, &attn.v)?,
-                    ))
-                })
-                .collect::<Result<Vec<_>>>()
+        let cross_kv = profile::stage("decoder.cross_kv", || -> Result<_> {
+            let (heads, d_kv) = (self.cfg.num_heads, self.cfg.d_kv);
+            let mut kv = self
+                .cross_kv
+                .heads(encoder_output, heads, d_kv)?
+                .into_iter();
+            let mut pairs = Vec::with_capacity(self.decoder.blocks.len());
+            while let (Some(k), Some(v)) = (kv.next(), kv.next()) {
+                pairs.push((k, v));
+            }
+            Ok(pairs)
         })?;
         Ok(DecoderCache {
             self_kv: vec![None; self.decoder.blocks.len()],
@@ -486,8 +585,7 @@ impl T5 {
             xs = profile::stage("decoder.self_attention", || -> Result<_> {
                 let h = block.self_norm.forward(&xs)?;
                 let attn = &block.self_attn;
-                let q = attn.heads(&h, &attn.q)?;
-                let (mut k, mut v) = (attn.heads(&h, &attn.k)?, attn.heads(&h, &attn.v)?);
+                let (q, mut k, mut v) = attn.qkv(&h)?;
                 if let Some((pk, pv)) = &cache.self_kv[i] {
                     k = Tensor::cat(&[pk, &k], 2)?;
                     v = Tensor::cat(&[pv, &v], 2)?;
@@ -502,7 +600,7 @@ impl T5 {
                     .as_ref()
                     .expect("decoder blocks have cross attention");
                 let h = norm.forward(&xs)?;
-                let q = cross.heads(&h, &cross.q)?;
+                let q = cross.q(&h)?;
                 let (ck, cv) = &cache.cross_kv[i];
                 Ok((&xs + cross.attend(&q, ck, cv, None)?)?)
             })?;

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::model::kernels::{with_f32, Int8Rows, Linear};
 use crate::model::source::{ByteSource, SourceReader};
 
-/// One stored tensor.
+/// One stored tensor (a clone shares its data).
+#[derive(Clone)]
 enum Stored {
     /// Full precision (f32 in memory).
     Dense(Tensor),
@@ -51,7 +52,8 @@ impl Stored {
     }
 }
 
-/// The weights of one checkpoint, keyed by tensor name.
+/// The weights of one checkpoint, keyed by tensor name. A clone shares the tensors' data.
+#[derive(Clone)]
 pub struct Weights {
     file: String,
     tensors: HashMap<String, Stored>,
@@ -333,6 +335,14 @@ impl Weights {
                 Stored::Int8(r) => Linear::int8(r.clone()),
             },
         )
+    }
+
+    /// [`Self::linear`], taking the weights out (a layer built from them is then their only
+    /// holder).
+    pub fn take_linear(&mut self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
+        let layer = self.linear(name, out_dim, in_dim)?;
+        self.tensors.remove(&format!("{name}.weight"));
+        Ok(layer)
     }
 
     /// An embedding table `name` of shape `[rows, cols]`. A quantized table stays quantized and

@@ -119,6 +119,129 @@ pub fn check_kernels() {
     assert_eq!(q4k.forward(&x).unwrap().dims(), &[1, 1, 256]);
 }
 
+/// Layers stacked into one ([`Linear::stack`]) give each part's outputs side by side, equal to
+/// the parts' own products (f32 and int8; int8 parts whose rows end inside a group of 8 only
+/// as the last part); candle's quantized types are not stacked.
+pub fn check_stacking() {
+    let (m, k) = (37, 96);
+    let x = Tensor::from_vec(values(m * k, 21), (1, m, k), &Device::Cpu).unwrap();
+    let flat = |t: Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    for (case, sizes) in [
+        ("whole groups", vec![16, 8, 24]),
+        ("ragged last", vec![8, 16, 13]),
+    ] {
+        let ws: Vec<Vec<f32>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| values(n * k, 30 + i as u64))
+            .collect();
+        let f32_parts: Vec<Linear> = ws
+            .iter()
+            .zip(&sizes)
+            .map(|(w, &n)| {
+                let t = Tensor::from_vec(w.clone(), (n, k), &Device::Cpu).unwrap();
+                Linear::new(QMatMul::Tensor(t))
+            })
+            .collect();
+        let int8_parts: Vec<Linear> = ws
+            .iter()
+            .zip(&sizes)
+            .map(|(w, &n)| Linear::int8(kernels::Int8Rows::quantize(w, n, k)))
+            .collect();
+        for parts in [&f32_parts, &int8_parts] {
+            let refs: Vec<&Linear> = parts.iter().collect();
+            let stacked = Linear::stack(&refs).expect("these layers stack");
+            assert_eq!(stacked.kind(), parts[0].kind());
+            let got = flat(stacked.forward(&x).unwrap());
+            let total: usize = sizes.iter().sum();
+            assert_eq!(got.len(), m * total);
+            let mut offset = 0;
+            for (part, &n) in parts.iter().zip(&sizes) {
+                let want = flat(part.forward(&x).unwrap());
+                for r in 0..m {
+                    assert_eq!(
+                        got[r * total + offset..][..n],
+                        want[r * n..][..n],
+                        "{} {case}: row {r}, part at {offset}",
+                        part.kind()
+                    );
+                }
+                offset += n;
+            }
+        }
+        // A part of rows ending inside a group, followed by another, does not stack.
+        let ragged = [&int8_parts[2], &int8_parts[0]];
+        assert!(sizes[2] % 8 == 0 || Linear::stack(&ragged).is_none());
+    }
+    // Written as heads by the kernel: each part `[b, heads, seq, d_kv]`, as the product's
+    // columns reshaped and transposed.
+    let (b, seq, heads, d_kv) = (2, 7, 2, 16);
+    let width = heads * d_kv;
+    let x = Tensor::from_vec(values(b * seq * k, 22), (b, seq, k), &Device::Cpu).unwrap();
+    let ws: Vec<Vec<f32>> = (0..3).map(|i| values(width * k, 40 + i)).collect();
+    let f32_parts: Vec<Linear> = ws
+        .iter()
+        .map(|w| {
+            Linear::new(QMatMul::Tensor(
+                Tensor::from_vec(w.clone(), (width, k), &Device::Cpu).unwrap(),
+            ))
+        })
+        .collect();
+    let int8_parts: Vec<Linear> = ws
+        .iter()
+        .map(|w| Linear::int8(kernels::Int8Rows::quantize(w, width, k)))
+        .collect();
+    for parts in [&f32_parts, &int8_parts] {
+        let stacked = Linear::stack(&parts.iter().collect::<Vec<_>>()).unwrap();
+        let layout = kernels::HeadsLayout { seq, heads, d_kv };
+        let Some(all) = stacked.forward_heads(&x, layout).unwrap() else {
+            // Only the int8 kernel runs everywhere; f32 products are candle's natively.
+            assert_ne!(
+                stacked.kind(),
+                "int8",
+                "int8 layers always run their kernel"
+            );
+            continue;
+        };
+        assert_eq!(all.dims(), &[3, b, heads, seq, d_kv]);
+        for (p, part) in parts.iter().enumerate() {
+            let want = part
+                .forward(&x)
+                .unwrap()
+                .reshape((b, seq, heads, d_kv))
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap();
+            assert_eq!(
+                flat(all.get(p).unwrap()),
+                flat(want),
+                "{} part {p} as heads",
+                part.kind()
+            );
+        }
+        // A head size the layout cannot take (not a multiple of 16 columns): no kernel output.
+        let odd = kernels::HeadsLayout {
+            seq,
+            heads: 4,
+            d_kv: 8,
+        };
+        assert!(stacked.forward_heads(&x, odd).unwrap().is_none());
+    }
+    let w = Tensor::from_vec(values(64 * 64, 3), (64, 64), &Device::Cpu).unwrap();
+    let q8 = || {
+        Linear::new(QMatMul::QTensor(Arc::new(
+            QTensor::quantize(&w, GgmlDType::Q8_0).unwrap(),
+        )))
+    };
+    assert!(Linear::stack(&[&q8(), &q8()]).is_none());
+    let k32 = Linear::int8(kernels::Int8Rows::quantize(&values(8 * 32, 4), 8, 32));
+    let k64 = Linear::int8(kernels::Int8Rows::quantize(&values(8 * 64, 4), 8, 64));
+    assert!(
+        Linear::stack(&[&k32, &k64]).is_none(),
+        "rows of different lengths"
+    );
+}
+
 /// The activations the int8 kernel multiplies, back in f32: per row `s · (q − z)` with
 /// `lo = min(0, min x)`, `hi = max(0, max x)`, `s = (hi − lo) / 127`, `z = round(−lo / s)`,
 /// `q = clamp(round(x / s) + z, 0, 127)`.
