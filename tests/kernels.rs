@@ -17,3 +17,8 @@ fn stacked_layers_match_their_parts() {
 fn attention_matches_candle_ops() {
     kernels::check_attention();
 }
+
+#[test]
+fn layer_norm_matches_candle() {
+    kernels::check_rms_norm();
+}

@@ -236,3 +236,8 @@ fn parity_with_transformers_in_the_browser() {
         assert!(assert_generate_matches(fx.name, &fx.load(), &r) >= 10);
     }
 }
+
+#[wasm_bindgen_test]
+fn simd128_layer_norm_matches_candle() {
+    kernels::check_rms_norm();
+}

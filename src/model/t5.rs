@@ -31,6 +31,9 @@ impl RmsNorm {
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if KERNELS_BY_DEFAULT {
+            return kernels::rms_norm(xs, &self.weight, self.eps);
+        }
         Ok(candle_nn::ops::rms_norm(xs, &self.weight, self.eps)?)
     }
 }

@@ -119,6 +119,26 @@ pub fn check_kernels() {
     assert_eq!(q4k.forward(&x).unwrap().dims(), &[1, 1, 256]);
 }
 
+/// The layer norm kernel gives candle-nn's bits, on one row, a few, and an encoder's worth
+/// (which candle-nn, and in threaded builds the kernel, splits over threads).
+pub fn check_rms_norm() {
+    let d = 96;
+    let alpha = Tensor::from_vec(values(d, 50), d, &Device::Cpu).unwrap();
+    for rows in [1, 4, 33, 700] {
+        let x = Tensor::from_vec(
+            values(rows * d, 51 + rows as u64),
+            (1, rows, d),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let flat = |t: Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+        let got = kernels::rms_norm(&x, &alpha, 1e-6).unwrap();
+        assert_eq!(got.dims(), x.dims());
+        let want = candle_nn::ops::rms_norm(&x, &alpha, 1e-6).unwrap();
+        assert_eq!(flat(got), flat(want), "{rows} rows");
+    }
+}
+
 /// Layers stacked into one ([`Linear::stack`]) give each part's outputs side by side, equal to
 /// the parts' own products (f32 and int8; int8 parts whose rows end inside a group of 8 only
 /// as the last part); candle's quantized types are not stacked.

@@ -323,6 +323,12 @@ for (const [name, kind] of SYSTEMS) {
 
 // Where ours' load time goes (its model_loading record): the slowest file's fetch (download into
 // the cache, hashing on the way), hashing, parsing (reading the tensors from the cached file).
+out('\nours, the first token (ms, median of rounds) as the page saw it / as the worker timed it from its chunk\'s start / of which the encoder (with the cross-attention keys and values):');
+for (const [name, kind] of SYSTEMS) {
+  if (kind !== 'ours') continue;
+  const w = (f) => fmt(pick(name, (r) => (r.greedy.worker ? f(r.greedy.worker) : null))?.median, 1);
+  out(`  ${name}: ${fmt(table[name].firstTokenMs.median, 1)} / ${w((x) => x.firstTokenMs)} / ${w((x) => x.encoderMs)}`);
+}
 out('\nours, load (s, median of rounds): whole / slowest fetch (download, streamed into the cache and hashed) / of which hashing / building the model from the cached file:');
 for (const [name, kind] of SYSTEMS) {
   if (kind !== 'ours') continue;
