@@ -8,6 +8,7 @@
 //
 //   node tools/bench/peer-bench.mjs [--shape t5-small] [--rounds 3] [--tokens 64] [--beam 1]
 //        [--models bench-out/models] [--peer bench-out/peer] [--only 'q8;…' (a whole system name picks it alone, other terms match within names)] [--json …]
+//        [--warmups 1 (short summaries each system runs before the timed ones)]
 //        [--baseline DIR (a copy of www/ built from another commit: each of ours picked runs from it
 //        too, as "baseline: <name>", interleaved with the rest; a before/after in one run)]
 // Run by `./build.sh bench --peer`, which builds the app, generates the model and exports it.
@@ -18,7 +19,7 @@ import { Tokenizer } from './peer/node_modules/@huggingface/tokenizers/dist/toke
 import { startServer } from '../serve.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const args = { shape: 't5-small', rounds: '3', tokens: '64', beam: '1', models: 'bench-out/models', peer: 'bench-out/peer', only: null, json: null, baseline: null };
+const args = { shape: 't5-small', rounds: '3', tokens: '64', beam: '1', models: 'bench-out/models', peer: 'bench-out/peer', only: null, json: null, baseline: null, warmups: '1' };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i].replace(/^--/, '');
@@ -192,7 +193,7 @@ async function measure(kind, options) {
         const m = await import('/bench/peer-run.js');
         return kind === 'ours' ? m.runOurs(options) : m.runPeer(options);
       },
-      { kind, options: { ...options, text, tokens, beam: args.beam !== '0', prefix: PREFIX } },
+      { kind, options: { ...options, text, tokens, beam: args.beam !== '0', prefix: PREFIX, warmups: Number(args.warmups) } },
     );
     peaks.sample(); // not a mark: the model is freed by now, so the largest renderer may be another
     await browser.close();
@@ -258,7 +259,7 @@ const cell = (s, d = 0) => (s ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s
 const lines = [];
 const out = (s = '') => lines.push(s);
 out(`\n${args.shape} (seeded random weights), Chromium ${browserVersion}, input ${refIds.length} tokens${sameInput ? ' (the same ids for every system)' : ' — INPUT IDS DIFFER between systems: see inputTokens in the JSON'},`);
-out(`greedy ${tokens} forced new tokens; beam = t5-small's summarization settings; median (min–max) of ${rounds} round(s), each system in a fresh browser, rounds interleaved.`);
+out(`greedy ${tokens} forced new tokens; beam = t5-small's summarization settings; median (min–max) of ${rounds} round(s), each system in a fresh browser, rounds interleaved, ${args.warmups} short warm-up summar${args.warmups === '1' ? 'y' : 'ies'} first.`);
 out("encode = first token less one decode step (what the input costs); load = create() from the local server into a fresh profile; peak = the page renderer's RSS (where the page and its workers run: the renderer the model load grew); all renderers = the sum over every renderer Chromium ran (its spare and internal ones too).");
 const cols = [
   ['encode ms', 'encodeMs', 0],

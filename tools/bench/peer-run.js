@@ -10,7 +10,7 @@
 //   profile   (ours) the greedy summarize again with `profile: true`: ms per stage
 //
 // A short warm-up summarize runs first (compilation, first-use allocations), as an app would have
-// done by its second request.
+// done by its second request (`warmups`: that many, as by the app's request warmups + 1).
 
 const now = () => performance.now();
 
@@ -34,7 +34,7 @@ function figures(t0, tokenTimes, t1, ids) {
 }
 
 /** Ours: the app's JS API (www/summarizer.js), as a web app would call it. */
-export async function runOurs({ text, file, threads, relaxedSimd, quantize, tokens, beam }) {
+export async function runOurs({ text, file, threads, relaxedSimd, quantize, tokens, beam, warmups = 1 }) {
   const { Summarizer } = await import('/summarizer.js');
   // The worker's own memory figures (wasm linear memory, Rust heap), from its metric records.
   const wasm = { linearMemoryBytes: 0, rustPeakBytes: 0, modelBytes: 0 };
@@ -81,7 +81,8 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
     return { ...figures(t, times, t1, chunks[0].outputIds), inputIds: chunks[0].inputIds, profile: out.profile ?? null, runId: out.runId };
   };
   const greedy = { numBeams: 1, noRepeatNgramSize: 0, maxNewTokens: tokens, minNewTokens: tokens };
-  const warmup = await run({ ...greedy, maxNewTokens: 4, minNewTokens: 4 });
+  let warmup;
+  for (let i = 0; i < warmups; i++) warmup = await run({ ...greedy, maxNewTokens: 4, minNewTokens: 4 });
   const g = await run(greedy);
   await mark('greedy');
   const b = beam ? await run({}) : null; // the model's own summarization defaults
@@ -89,11 +90,13 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
   // Where the greedy run's time goes, stage by stage (an extra run: profiling reads the clock
   // around every stage, so it is kept out of the timed ones).
   const profiled = await run({ ...greedy, profile: true });
-  s.destroy();
   // The greedy run as the worker timed it, from its chunk's start (the page's first token less
   // this is what the API adds: messages to and from the worker, the call into wasm).
+  // Records reach onMetrics after their run's result: wait for them a little if need be.
+  for (let i = 0; i < 40 && !inference.has(g.runId); i++) await new Promise((r) => setTimeout(r, 50));
   const own = inference.get(g.runId);
   g.worker = own ? { firstTokenMs: own.timeToFirstTokenSeconds * 1000, encoderMs: own.encoderSeconds * 1000 } : null;
+  s.destroy();
   return {
     loadMs, runtime, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds, wasm, loading,
     profile: { totalMs: profiled.totalMs, stages: profiled.profile },
@@ -101,7 +104,7 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
 }
 
 /** transformers.js: AutoTokenizer + AutoModelForSeq2SeqLM from a local model path, onnxruntime-web on wasm. */
-export async function runPeer({ text, dtype, threads, tokens, beam, prefix }) {
+export async function runPeer({ text, dtype, threads, tokens, beam, prefix, warmups = 1 }) {
   await mark('start');
   const t0 = now();
   const { env, AutoTokenizer, AutoModelForSeq2SeqLM } = await import('/peer-js/transformers.js');
@@ -139,7 +142,8 @@ export async function runPeer({ text, dtype, threads, tokens, beam, prefix }) {
     };
   };
   const greedy = { num_beams: 1, no_repeat_ngram_size: 0, max_new_tokens: tokens, min_new_tokens: tokens };
-  const warmup = await run({ ...greedy, max_new_tokens: 4, min_new_tokens: 4 });
+  let warmup;
+  for (let i = 0; i < warmups; i++) warmup = await run({ ...greedy, max_new_tokens: 4, min_new_tokens: 4 });
   const g = await run(greedy);
   await mark('greedy');
   // t5-small's task_specific_params.summarization, passed explicitly (transformers.js does not
