@@ -56,7 +56,8 @@ async function start() {
     try {
       const pkg = await import('./pkg-threads/t5_summarizer.js');
       await pkg.default();
-      await pkg.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8)));
+      // One pool thread per core but the calling thread's (which shares the kernels' work).
+      await pkg.initThreadPool(Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 8) - 1));
       return { pkg, runtime: { build: 'threads', threads: pkg.kernelThreads(), simd: 'relaxed', fallback: null } };
     } catch (err) {
       fallback = `the threaded build failed to start: ${err?.message ?? err}`;

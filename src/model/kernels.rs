@@ -113,11 +113,13 @@ pub fn set_parallel(enabled: bool) {
     let _ = enabled;
 }
 
-/// Threads the kernels split work over now.
+/// Threads the kernels split work over now: the calling thread and every pool thread (the
+/// pool holds one thread fewer than the machine has cores, the caller being the last: with a
+/// pool of one per core, an idle pool thread woken by rayon spun on a core the work needed).
 #[cfg(feature = "threads")]
 fn pool_threads() -> usize {
     if PARALLEL.load(std::sync::atomic::Ordering::Relaxed) && !SHARING.with(|on| on.get()) {
-        rayon::current_num_threads()
+        rayon::current_num_threads() + 1
     } else {
         1
     }
@@ -207,7 +209,7 @@ thread_local! {
     static SHARING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Pool threads that may help the caller now (the pool's size less one for the caller's core).
+/// Pool threads that may help the caller now (all of them, or none).
 #[cfg(feature = "threads")]
 fn helpers() -> usize {
     pool_threads().saturating_sub(1)

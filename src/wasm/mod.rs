@@ -46,13 +46,14 @@ pub fn clock_reads() -> f64 {
 #[cfg(feature = "threads")]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
-/// Threads the kernels split their work over: 1 in the single-thread build, the pool's size
-/// once `initThreadPool` has run in the threaded one.
+/// Threads the kernels split their work over: 1 in the single-thread build; in the threaded
+/// one, once `initThreadPool(n)` has run, the pool's `n` and the calling thread.
 #[wasm_bindgen(js_name = kernelThreads)]
 pub fn kernel_threads() -> usize {
     #[cfg(feature = "threads")]
     {
-        rayon::current_num_threads()
+        // The pool and the calling thread.
+        rayon::current_num_threads() + 1
     }
     #[cfg(not(feature = "threads"))]
     {

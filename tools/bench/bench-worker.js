@@ -7,7 +7,7 @@ self.onmessage = async ({ data }) => {
   try {
     const mod = await import(data.pkg);
     const wasm = await mod.default();
-    if (data.threads > 1) await mod.initThreadPool(data.threads);
+    if (data.threads > 1) await mod.initThreadPool(data.threads - 1); // and this thread
     const get = async (name) => {
       const r = await fetch(data.model + name);
       if (!r.ok) throw new Error(`${name}: HTTP ${r.status}`);

@@ -9,7 +9,7 @@ self.onmessage = async ({ data }) => {
   try {
     const mod = await import(data.single ? '/bench-pkg-relaxed/t5_summarizer.js' : '/bench-pkg-threads/t5_summarizer.js');
     await mod.default();
-    if (!data.single) await mod.initThreadPool(navigator.hardwareConcurrency);
+    if (!data.single) await mod.initThreadPool(Math.max(1, navigator.hardwareConcurrency - 1)); // and this thread
     if (data.attention) {
       const [s, h, dk] = data.attention;
       self.postMessage({ attention: mod.benchAttention(s, h, dk, data.repeats), threads: mod.kernelThreads() });
