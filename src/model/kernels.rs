@@ -1025,7 +1025,7 @@ impl Int8Rows {
     pub fn stack(parts: &[&Int8Rows]) -> Option<Self> {
         let first = parts.first()?;
         let k = first.shape[1];
-        let (last, inner) = parts.split_last()?;
+        let (_, inner) = parts.split_last()?;
         if parts.iter().any(|p| p.shape[1] != k)
             || inner.iter().any(|p| p.shape[0] % INT8_GROUP != 0)
         {
@@ -1034,7 +1034,7 @@ impl Int8Rows {
         let n: usize = parts.iter().map(|p| p.shape[0]).sum();
         let mut values = Aligned::<i8>::zeroed(n.div_ceil(INT8_GROUP) * INT8_GROUP * first.padded);
         let mut at = 0;
-        for p in inner.iter().chain([last]) {
+        for p in parts {
             values[at..at + p.values.len()].copy_from_slice(&p.values);
             at += p.values.len();
         }
@@ -2009,22 +2009,20 @@ impl Linear {
                     .collect::<Option<Vec<_>>>()?;
                 Weight::Int8(std::sync::Arc::new(Int8Rows::stack(&rows)?))
             }
-            Weight::Candle(QMatMul::Tensor(_) | QMatMul::TensorF16(_)) => {
-                let (f16, tensors) = (
-                    matches!(first.weight, Weight::Candle(QMatMul::TensorF16(_))),
-                    parts
-                        .iter()
-                        .map(|p| match &p.weight {
-                            Weight::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => Some(t),
-                            _ => None,
-                        })
-                        .collect::<Option<Vec<_>>>()?,
-                );
+            Weight::Candle(first_weight @ (QMatMul::Tensor(_) | QMatMul::TensorF16(_))) => {
+                // Every part of the same kind as the first (cat refuses mixed dtypes).
+                let tensors = parts
+                    .iter()
+                    .map(|p| match (&p.weight, first_weight) {
+                        (Weight::Candle(QMatMul::Tensor(t)), QMatMul::Tensor(_))
+                        | (Weight::Candle(QMatMul::TensorF16(t)), QMatMul::TensorF16(_)) => Some(t),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()?;
                 let joined = Tensor::cat(&tensors, 0).ok()?;
-                Weight::Candle(if f16 {
-                    QMatMul::TensorF16(joined)
-                } else {
-                    QMatMul::Tensor(joined)
+                Weight::Candle(match first_weight {
+                    QMatMul::TensorF16(_) => QMatMul::TensorF16(joined),
+                    _ => QMatMul::Tensor(joined),
                 })
             }
             Weight::Candle(QMatMul::QTensor(_)) => return None,
@@ -2100,39 +2098,32 @@ impl Linear {
         if xs.dtype() != DType::F32 || !xs.device().is_cpu() || m > self.kernel_rows {
             return Ok(None);
         }
-        let xs = xs.contiguous()?;
-        let (xs_storage, xs_layout) = xs.storage_and_layout();
-        let Storage::Cpu(xs_cpu) = &*xs_storage else {
+        let product = with_f32(xs, |x| {
+            Ok(match &self.weight {
+                Weight::Int8(w) => {
+                    let (n, wk) = w.dims();
+                    (wk == k && fits(n)).then(|| {
+                        let mut y = vec![0f32; m * n];
+                        matmul_int8_then::<false>(x, m, w, Out::heads(&mut y, m, n, layout));
+                        (n, y)
+                    })
+                }
+                Weight::Candle(QMatMul::Tensor(w)) if w.dtype() == DType::F32 => {
+                    let (n, wk) = w.dims2()?;
+                    if wk != k || !fits(n) {
+                        return Ok(None);
+                    }
+                    with_f32(w, |w| {
+                        let mut y = vec![0f32; m * n];
+                        matmul_f32_into(x, m, w, n, k, Out::heads(&mut y, m, n, layout));
+                        Ok(Some((n, y)))
+                    })?
+                }
+                _ => None,
+            })
+        })?;
+        let Some((n, y)) = product else {
             return Ok(None);
-        };
-        let x = &xs_cpu.as_slice::<f32>()?[xs_layout.start_offset()..][..m * k];
-        let (n, y) = match &self.weight {
-            Weight::Int8(w) => {
-                let (n, wk) = w.dims();
-                if wk != k || !fits(n) {
-                    return Ok(None);
-                }
-                let mut y = vec![0f32; m * n];
-                matmul_int8_then::<false>(x, m, w, Out::heads(&mut y, m, n, layout));
-                (n, y)
-            }
-            Weight::Candle(QMatMul::Tensor(w)) if w.dtype() == DType::F32 => {
-                let (n, wk) = w.dims2()?;
-                let (w_storage, w_layout) = w.storage_and_layout();
-                let (Storage::Cpu(w_cpu), Some((a, e))) =
-                    (&*w_storage, w_layout.contiguous_offsets())
-                else {
-                    return Ok(None);
-                };
-                if wk != k || !fits(n) {
-                    return Ok(None);
-                }
-                let mut y = vec![0f32; m * n];
-                let w = &w_cpu.as_slice::<f32>()?[a..e];
-                matmul_f32_into(x, m, w, n, k, Out::heads(&mut y, m, n, layout));
-                (n, y)
-            }
-            _ => return Ok(None),
         };
         let shape = (n / width, b, layout.heads, seq, layout.d_kv);
         Ok(Some(Tensor::from_vec(y, shape, &Device::Cpu)?))

@@ -92,16 +92,16 @@ impl Projections {
     /// The outputs of `xs` `[b, s, d]`, in the layers' order, each as heads.
     fn heads(&self, xs: &Tensor, heads: usize, d_kv: usize) -> Result<Vec<Tensor>> {
         let (b, s, _) = xs.dims3()?;
+        // One part's columns `[b, s, heads · d_kv]` as heads `[b, heads, s, d_kv]`.
+        let as_heads = |y: Tensor| -> Result<Tensor> {
+            Ok(y.reshape((b, s, heads, d_kv))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
         match self {
             Projections::Each(layers) => layers
                 .iter()
-                .map(|layer| {
-                    Ok(layer
-                        .forward(xs)?
-                        .reshape((b, s, heads, d_kv))?
-                        .transpose(1, 2)?
-                        .contiguous()?)
-                })
+                .map(|layer| as_heads(layer.forward(xs)?))
                 .collect(),
             Projections::Stacked { layer, parts } => {
                 let layout = HeadsLayout {
@@ -119,12 +119,7 @@ impl Projections {
                 let y = layer.forward(xs)?;
                 let width = heads * d_kv;
                 (0..*parts)
-                    .map(|p| {
-                        Ok(y.narrow(2, p * width, width)?
-                            .reshape((b, s, heads, d_kv))?
-                            .transpose(1, 2)?
-                            .contiguous()?)
-                    })
+                    .map(|p| as_heads(y.narrow(2, p * width, width)?))
                     .collect()
             }
         }
@@ -254,6 +249,7 @@ fn position_bias(
             let from = q_len - 1 - i;
             row.copy_from_slice(&values[from..from + k_len]);
             if mask {
+                // Causal: the keys after query `q_start + i` are masked out.
                 for v in row.iter_mut().skip(q_start + i + 1) {
                     *v = f32::NEG_INFINITY;
                 }
