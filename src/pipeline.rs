@@ -402,6 +402,37 @@ impl Summarizer {
         out
     }
 
+    /// Runs the model once on a short made-up input (`tokens` ids: an encode and two decoder
+    /// steps, one thread) and throws the result away: nothing is logged or timed. Browsers
+    /// start wasm on a baseline compiler and optimize a function only once it has run a while;
+    /// done right after loading, this sets that going for every kernel a summary runs, on the
+    /// calling thread alone so the optimizing compiler has the other cores, and the first summary
+    /// meets optimized code. (In the threaded build back-to-back long runs otherwise kept both
+    /// cores busy while the browser optimized: the first two ran about 10 % slower.)
+    pub fn warm_up(&self, tokens: usize) -> Result<()> {
+        let cfg = self.config();
+        let vocab = cfg.vocab_size.max(4) as u32;
+        // Ids past the special ones, then the end token.
+        let mut ids: Vec<u32> = (0..tokens.max(2) as u32 - 1)
+            .map(|i| 3 + i % (vocab - 3))
+            .collect();
+        ids.push(
+            cfg.eos_token_ids
+                .first()
+                .copied()
+                .unwrap_or(1)
+                .min(vocab - 1),
+        );
+        let _one_thread = crate::model::kernels::OneThread::new();
+        let input = Tensor::from_slice(&ids, (1, ids.len()), self.model.device())?;
+        let encoded = self.model.encode(&input)?;
+        let mut cache = self.model.start_decoder(&encoded, 1)?;
+        let logits = self.model.step(&mut cache, &[cfg.decoder_start_token_id])?;
+        let next = crate::generation::logits::argmax(&logits[0]);
+        self.model.step(&mut cache, &[next])?;
+        Ok(())
+    }
+
     /// Decodes ids to text with special tokens skipped.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer

@@ -476,3 +476,27 @@ fn stage_timings_are_positive_and_nest_inside_the_total() {
     }
     assert!(inside <= t.total_ms, "{inside} > {}", t.total_ms);
 }
+
+#[test]
+fn a_warm_up_pass_changes_no_summary() {
+    for fx in &FIXTURES {
+        let s = fx.load();
+        let before = s
+            .summarize(ARTICLE, &golden_options(), &mut |_| Flow::Continue)
+            .unwrap();
+        // Shorter than any input, one token, and longer than the model's usual window.
+        for tokens in [64, 1, 600] {
+            s.warm_up(tokens).unwrap();
+        }
+        let after = s
+            .summarize(ARTICLE, &golden_options(), &mut |_| Flow::Continue)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&after.passes).unwrap(),
+            serde_json::to_value(&before.passes).unwrap(),
+            "{}: a summary after warm-ups differs",
+            fx.name
+        );
+        assert_eq!(after.text, before.text);
+    }
+}

@@ -87,6 +87,8 @@ const ready = start().then(({ pkg, runtime: r }) => {
   runtime = { ...r, appFiles: appFiles() };
 });
 let summarizer = null;
+/** Why the loaded model became unusable before any request (its warm-up pass failed), if it did. */
+let brokenBy = null;
 let logger = null; // the worker's performance logger, once a load asked for metrics
 
 function post(id, message) {
@@ -249,6 +251,7 @@ async function load(id, model, metrics, download, quantize) {
     summarizer.free();
     summarizer = null;
   }
+  brokenBy = null;
   await openLogger(metrics);
   const names = ['config', 'tokenizer', 'weights'];
   const startedAt = performance.now();
@@ -368,10 +371,33 @@ async function load(id, model, metrics, download, quantize) {
     identity: summarizer.identity,
     storage: logger?.storage_status() ?? null,
   });
+  warmUp();
+}
+
+/** Input ids of the warm-up pass after a load. */
+const WARM_UP_TOKENS = 64;
+
+// Once a model is loaded (and the page told), one short pass on a made-up input, on this thread
+// alone: browsers optimize a wasm function only after it has run a while, and they do it on
+// another core, which a pass here leaves free. A request sent meanwhile waits for it (tens of
+// milliseconds); the first summary then meets optimized kernels.
+function warmUp() {
+  try {
+    summarizer.warmUp(WARM_UP_TOKENS);
+  } catch (err) {
+    // Nothing of the user's is lost; a broken instance is reported by the next request.
+    if (err instanceof WebAssembly.RuntimeError) {
+      summarizer = null;
+      brokenBy = err.message;
+    }
+  }
 }
 
 async function summarize(id, text, options) {
-  if (!summarizer) throw Object.assign(new Error('No model is loaded.'), { kind: 'no-model' });
+  if (!summarizer) {
+    const why = brokenBy ? `The model failed right after loading (${brokenBy}); load it again.` : 'No model is loaded.';
+    throw Object.assign(new Error(why), { kind: 'no-model' });
+  }
   let summary;
   try {
     summary = summarizer.summarize(text, options ?? undefined, (event) => {

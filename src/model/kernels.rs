@@ -55,16 +55,25 @@ impl Out {
         }
     }
 
+    /// The `m × n` outputs [`written`] hands its kernel.
+    fn at(y: Unwritten, n: usize) -> Self {
+        Out {
+            ptr: y.0,
+            n,
+            heads: None,
+        }
+    }
+
     /// `y` for `m` rows of `n` columns laid out as `heads` says: every write the products make
     /// (at most [`BLOCK_COLS`] columns from a multiple of 4, never across a multiple of
     /// [`BLOCK_COLS`]) stays within one head, as `d_kv` is a multiple of [`BLOCK_COLS`].
-    fn heads(y: &mut [f32], m: usize, n: usize, heads: HeadsLayout) -> Self {
+    fn heads(y: Unwritten, m: usize, n: usize, heads: HeadsLayout) -> Self {
         let width = heads.heads * heads.d_kv;
         assert!(heads.d_kv % BLOCK_COLS == 0 && width > 0 && n % width == 0);
-        assert!(heads.seq > 0 && m % heads.seq == 0);
+        assert!(heads.seq > 0 && m % heads.seq == 0 && y.1 >= m * n);
         Out {
             heads: Some((heads, m * width)),
-            ..Out::new(y, m, n)
+            ..Out::at(y, n)
         }
     }
 
@@ -85,6 +94,26 @@ impl Out {
         // elements); callers stay within their own columns.
         unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr.add(at), values.len()) }
     }
+}
+
+/// The allocated, not yet written outputs [`written`] hands to a kernel: a pointer and a length.
+#[derive(Clone, Copy)]
+struct Unwritten(*mut f32, usize);
+
+/// A vector of `len` outputs, each written by `fill` through the [`Unwritten`] it is given
+/// (every product kernel writes each of its outputs exactly once): no zeroing first. An encoder
+/// layer's outputs are megabytes, zeroed on one thread before the product split over threads.
+fn written(len: usize, fill: impl FnOnce(Unwritten)) -> Vec<f32> {
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    // Debug builds start from NaN, so an output a kernel missed shows in every comparison.
+    #[cfg(debug_assertions)]
+    for v in y.spare_capacity_mut() {
+        v.write(f32::NAN);
+    }
+    fill(Unwritten(y.spare_capacity_mut().as_mut_ptr().cast(), len));
+    // SAFETY: `fill` wrote all `len` elements (its kernel writes every output).
+    unsafe { y.set_len(len) };
+    y
 }
 
 /// Multiply-adds below which a product (or a set of attention heads) is not worth splitting
@@ -113,6 +142,38 @@ pub fn set_parallel(enabled: bool) {
     let _ = enabled;
 }
 
+/// Keeps the kernels on the calling thread while it lives ([`set_parallel`]`(false)`), and
+/// restores what was set before when dropped.
+pub struct OneThread {
+    #[cfg(feature = "threads")]
+    before: bool,
+}
+
+impl OneThread {
+    pub fn new() -> Self {
+        #[cfg(feature = "threads")]
+        {
+            let before = PARALLEL.swap(false, std::sync::atomic::Ordering::Relaxed);
+            OneThread { before }
+        }
+        #[cfg(not(feature = "threads"))]
+        OneThread {}
+    }
+}
+
+impl Default for OneThread {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for OneThread {
+    fn drop(&mut self) {
+        #[cfg(feature = "threads")]
+        PARALLEL.store(self.before, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Threads the kernels split work over now: the calling thread and every pool thread (the
 /// pool holds one thread fewer than the machine has cores, the caller being the last: with a
 /// pool of one per core, an idle pool thread woken by rayon spun on a core the work needed).
@@ -136,41 +197,9 @@ fn pool_threads() -> usize {
 /// than one.)
 #[cfg(feature = "threads")]
 fn run_shared(count: usize, helpers: usize, f: &(dyn Fn(usize) + Sync)) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     use std::sync::Arc;
 
-    type Job = dyn Fn(usize) + Sync;
-    struct Shared {
-        next: AtomicUsize,
-        done: AtomicUsize,
-        count: usize,
-        f: *const Job,
-    }
-    // SAFETY: `f` is `Sync` and only called for indices taken before `count` ran out, all of
-    // which the caller waits for (`Wait`) while `f` is alive.
-    unsafe impl Send for Shared {}
-    unsafe impl Sync for Shared {}
-
-    /// Counts an index as done when its call returns or unwinds.
-    struct Finish<'a>(&'a AtomicUsize);
-    impl Drop for Finish<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_add(1, Ordering::Release);
-        }
-    }
-    fn work(s: &Shared) {
-        loop {
-            let i = s.next.fetch_add(1, Ordering::AcqRel);
-            if i >= s.count {
-                return;
-            }
-            let _finish = Finish(&s.done);
-            let outer = SHARING.with(|on| on.replace(true));
-            // SAFETY: see `Shared`: index `i` was taken before `count` ran out.
-            unsafe { (*s.f)(i) };
-            SHARING.with(|on| on.set(outer));
-        }
-    }
     /// On return or unwind: no index is handed out any more, and every one taken is waited for.
     struct Wait<'a>(&'a Shared);
     impl Drop for Wait<'_> {
@@ -189,17 +218,64 @@ fn run_shared(count: usize, helpers: usize, f: &(dyn Fn(usize) + Sync)) {
     // SAFETY: only the lifetime is erased; `Wait` keeps every call within `f`'s lifetime.
     let f: *const Job = unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static Job>(f) };
     let shared = Arc::new(Shared {
-        next: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
+        next: std::sync::atomic::AtomicUsize::new(0),
+        done: std::sync::atomic::AtomicUsize::new(0),
         count,
         f,
     });
     let _wait = Wait(&shared);
-    for _ in 0..helpers.min(count.saturating_sub(1)) {
+    let wanted = helpers.min(count.saturating_sub(1));
+    for _ in 0..wanted {
         let s = Arc::clone(&shared);
-        rayon::spawn(move || work(&s));
+        rayon::spawn(move || s.work());
     }
-    work(&shared);
+    shared.work();
+}
+
+/// The work of `f` a [`run_shared`] call hands out: indices `0..count`.
+#[cfg(feature = "threads")]
+type Job = dyn Fn(usize) + Sync;
+
+/// One [`run_shared`] call's indices, as its caller and helpers take them.
+#[cfg(feature = "threads")]
+struct Shared {
+    next: std::sync::atomic::AtomicUsize,
+    done: std::sync::atomic::AtomicUsize,
+    count: usize,
+    f: *const Job,
+}
+
+// SAFETY: `f` is `Sync` and only called for indices taken before `count` ran out, all of
+// which the caller waits for while `f` is alive; once it returns, `next` is past `count`.
+#[cfg(feature = "threads")]
+unsafe impl Send for Shared {}
+#[cfg(feature = "threads")]
+unsafe impl Sync for Shared {}
+
+#[cfg(feature = "threads")]
+impl Shared {
+    /// Takes indices and runs them until none is left.
+    fn work(&self) {
+        use std::sync::atomic::Ordering;
+        /// Counts an index as done when its call returns or unwinds.
+        struct Finish<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Release);
+            }
+        }
+        loop {
+            let i = self.next.fetch_add(1, Ordering::AcqRel);
+            if i >= self.count {
+                return;
+            }
+            let _finish = Finish(&self.done);
+            let outer = SHARING.with(|on| on.replace(true));
+            // SAFETY: see `Shared`: index `i` was taken before `count` ran out.
+            unsafe { (*self.f)(i) };
+            SHARING.with(|on| on.set(outer));
+        }
+    }
 }
 
 #[cfg(feature = "threads")]
@@ -222,16 +298,39 @@ fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Syn
     #[cfg(feature = "threads")]
     {
         let threads = pool_threads();
-        if threads > 1 && work >= PARALLEL_MIN_WORK && n >= 8 {
-            // A few ranges per thread, so a helper that joins late still gets a share.
-            let step = n.div_ceil(threads * 4).next_multiple_of(BLOCK_COLS);
-            let ranges = n.div_ceil(step);
-            run_shared(ranges, helpers(), &|c| f(c * step..((c + 1) * step).min(n)));
-            return;
+        let split = threads > 1 && work >= PARALLEL_MIN_WORK && n >= 8;
+        // A few ranges per thread, so a helper that joins late still gets a share.
+        let step = if split {
+            n.div_ceil(threads * 4).next_multiple_of(BLOCK_COLS)
+        } else {
+            n.max(1)
+        };
+        let job = |c: usize| f(c * step..((c + 1) * step).min(n));
+        if split {
+            run_shared(n.div_ceil(step), helpers(), &job);
+        } else {
+            run_here(1, &job);
         }
     }
-    let _ = work;
-    f(0..n)
+    #[cfg(not(feature = "threads"))]
+    {
+        let _ = work;
+        f(0..n)
+    }
+}
+
+/// Runs `job(i)` for every `i` in `0..count` on this thread, through the very function
+/// [`run_shared`] calls. The compiler would otherwise inline the job here and give the shared
+/// path a copy of its own, which the browser compiles and optimizes apart: V8 runs a function
+/// with its baseline compiler until it has run a while, so a short input (never shared) left
+/// the shared copy unoptimized, and optimizing it while both cores were busy with the first long
+/// input took the threaded build about three long runs.
+#[cfg(feature = "threads")]
+fn run_here(count: usize, job: &(dyn Fn(usize) + Sync)) {
+    let job = std::hint::black_box(job);
+    for i in 0..count {
+        job(i);
+    }
 }
 
 /// `f(0..m)` collected in order: shared with pool threads in threaded builds when the work is
@@ -251,38 +350,44 @@ fn map_rows_mut<T: Send, A: Send>(
 ) -> Vec<T> {
     #[cfg(feature = "threads")]
     {
-        let rows = out.len() / width.max(1);
+        /// Rows handed out at a time.
+        const ROWS: usize = 16;
+        let width = width.max(1);
+        let rows = out.len() / width;
+        let mut results: Vec<Option<T>> = (0..rows).map(|_| None).collect();
+        struct Ptrs<A, T>(*mut A, *mut Option<T>);
+        // SAFETY: each block of rows (and its results) is written by the one thread that
+        // took it; `run_shared` returns only when every block is done.
+        unsafe impl<A, T> Sync for Ptrs<A, T> {}
+        let ptrs = Ptrs(out.as_mut_ptr(), results.as_mut_ptr());
+        let ptrs = &ptrs;
+        let job = |block: usize| {
+            for r in block * ROWS..((block + 1) * ROWS).min(rows) {
+                // SAFETY: row `r` lies inside `out` and belongs to this block alone.
+                let row = unsafe { std::slice::from_raw_parts_mut(ptrs.0.add(r * width), width) };
+                let value = f(r, row);
+                // SAFETY: as above, for result `r`.
+                unsafe { *ptrs.1.add(r) = Some(value) };
+            }
+        };
         if pool_threads() > 1 && work >= PARALLEL_MIN_QUANTIZE && rows > 1 {
-            /// Rows handed out at a time.
-            const ROWS: usize = 16;
-            let mut results: Vec<Option<T>> = (0..rows).map(|_| None).collect();
-            struct Ptrs<A, T>(*mut A, *mut Option<T>);
-            // SAFETY: each block of rows (and its results) is written by the one thread that
-            // took it; `run_shared` returns only when every block is done.
-            unsafe impl<A, T> Sync for Ptrs<A, T> {}
-            let ptrs = Ptrs(out.as_mut_ptr(), results.as_mut_ptr());
-            let ptrs = &ptrs;
-            run_shared(rows.div_ceil(ROWS), helpers(), &|block| {
-                for r in block * ROWS..((block + 1) * ROWS).min(rows) {
-                    // SAFETY: row `r` lies inside `out` and belongs to this block alone.
-                    let row =
-                        unsafe { std::slice::from_raw_parts_mut(ptrs.0.add(r * width), width) };
-                    let value = f(r, row);
-                    // SAFETY: as above, for result `r`.
-                    unsafe { *ptrs.1.add(r) = Some(value) };
-                }
-            });
-            return results
-                .into_iter()
-                .map(|v| v.expect("every row was mapped"))
-                .collect();
+            run_shared(rows.div_ceil(ROWS), helpers(), &job);
+        } else {
+            run_here(rows.div_ceil(ROWS), &job);
         }
+        results
+            .into_iter()
+            .map(|v| v.expect("every row was mapped"))
+            .collect()
     }
-    let _ = work;
-    out.chunks_mut(width.max(1))
-        .enumerate()
-        .map(|(r, row)| f(r, row))
-        .collect()
+    #[cfg(not(feature = "threads"))]
+    {
+        let _ = work;
+        out.chunks_mut(width.max(1))
+            .enumerate()
+            .map(|(r, row)| f(r, row))
+            .collect()
+    }
 }
 
 /// Rows of `x` per pass over the weights: the chunk of activations stays in cache while every
@@ -354,11 +459,15 @@ fn for_each_head(count: usize, work: usize, f: impl Fn(usize) + Sync) {
     {
         if pool_threads() > 1 && work >= PARALLEL_MIN_WORK && count > 1 {
             run_shared(count, helpers(), &f);
-            return;
+        } else {
+            run_here(count, &f);
         }
     }
-    let _ = work;
-    (0..count).for_each(f)
+    #[cfg(not(feature = "threads"))]
+    {
+        let _ = work;
+        (0..count).for_each(f)
+    }
 }
 
 /// `y[r * n + j] = x[r * k ..][..k] · w[j * k ..][..k]` for `m` rows of `x` and `n` rows of `w`.
@@ -1716,8 +1825,9 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
                                 .collect::<Vec<f32>>();
                             &gathered
                         };
-                        let mut scores = vec![0f32; rows * sk];
-                        matmul_f32(qh, rows, kh, sk, dk, &mut scores);
+                        let mut scores = written(rows * sk, |y| {
+                            matmul_f32_into(qh, rows, kh, sk, dk, Out::at(y, sk))
+                        });
                         for (at, row) in scores.chunks_exact_mut(sk).enumerate() {
                             let (bi, i) = (kbi + at / sq, at % sq);
                             let bias_row = bias.is_some().then(|| {
@@ -2103,8 +2213,9 @@ impl Linear {
                 Weight::Int8(w) => {
                     let (n, wk) = w.dims();
                     (wk == k && fits(n)).then(|| {
-                        let mut y = vec![0f32; m * n];
-                        matmul_int8_then::<false>(x, m, w, Out::heads(&mut y, m, n, layout));
+                        let y = written(m * n, |y| {
+                            matmul_int8_then::<false>(x, m, w, Out::heads(y, m, n, layout))
+                        });
                         (n, y)
                     })
                 }
@@ -2114,8 +2225,9 @@ impl Linear {
                         return Ok(None);
                     }
                     with_f32(w, |w| {
-                        let mut y = vec![0f32; m * n];
-                        matmul_f32_into(x, m, w, n, k, Out::heads(&mut y, m, n, layout));
+                        let y = written(m * n, |y| {
+                            matmul_f32_into(x, m, w, n, k, Out::heads(y, m, n, layout))
+                        });
                         Ok(Some((n, y)))
                     })?
                 }
@@ -2168,15 +2280,12 @@ impl Linear {
                 if wk != k {
                     return Ok(None);
                 }
-                let mut y = vec![0f32; m * n];
-                if relu {
-                    matmul_int8_then::<true>(x, m, w, Out::new(&mut y, m, n));
-                    *dims.last_mut().expect("rank >= 1") = n;
-                    return Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?));
-                }
-                matmul_int8(x, m, w, &mut y);
+                let y = written(m * n, |y| match relu {
+                    true => matmul_int8_then::<true>(x, m, w, Out::at(y, n)),
+                    false => matmul_int8_then::<false>(x, m, w, Out::at(y, n)),
+                });
                 *dims.last_mut().expect("rank >= 1") = n;
-                y
+                return Ok(Some(Tensor::from_vec(y, dims, &Device::Cpu)?));
             }
             Weight::Candle(QMatMul::Tensor(w) | QMatMul::TensorF16(w))
                 if w.dtype() == DType::F32 =>
@@ -2192,8 +2301,8 @@ impl Linear {
                 let Some((a, b)) = w_layout.contiguous_offsets() else {
                     return Ok(None);
                 };
-                let mut y = vec![0f32; m * n];
-                matmul_f32(x, m, &w_cpu.as_slice::<f32>()?[a..b], n, k, &mut y);
+                let w = &w_cpu.as_slice::<f32>()?[a..b];
+                let y = written(m * n, |y| matmul_f32_into(x, m, w, n, k, Out::at(y, n)));
                 *dims.last_mut().expect("rank >= 1") = n;
                 y
             }

@@ -510,21 +510,21 @@ impl T5 {
         for block in &self.encoder.blocks {
             // Nested stages say how much of a sublayer its products take.
             xs = profile::stage("encoder.attention", || -> Result<_> {
-                let h = block.self_norm.forward(&xs)?;
+                let h = profile::stage("encoder.attention.norm", || block.self_norm.forward(&xs))?;
                 let attn = &block.self_attn;
                 let (q, k, v) = profile::stage("encoder.attention.qkv", || attn.qkv(&h))?;
                 let ctx = profile::stage("encoder.attention.scores_values", || {
                     attn.context(&q, &k, &v, Some(&bias))
                 })?;
                 let out = profile::stage("encoder.attention.o", || attn.o.forward(&ctx))?;
-                Ok((&xs + out)?)
+                profile::stage("encoder.attention.residual", || Ok((&xs + out)?))
             })?;
             xs = profile::stage("encoder.feed_forward", || -> Result<_> {
-                let h = block.ff_norm.forward(&xs)?;
+                let h = profile::stage("encoder.feed_forward.norm", || block.ff_norm.forward(&xs))?;
                 let out = profile::stage("encoder.feed_forward.products", || {
                     block.ff.forward(&h, self.cfg.activation)
                 })?;
-                Ok((&xs + out)?)
+                profile::stage("encoder.feed_forward.residual", || Ok((&xs + out)?))
             })?;
         }
         profile::stage("encoder.final_norm", || {
@@ -582,7 +582,7 @@ impl T5 {
         })?;
         for (i, block) in self.decoder.blocks.iter().enumerate() {
             xs = profile::stage("decoder.self_attention", || -> Result<_> {
-                let h = block.self_norm.forward(&xs)?;
+                let h = profile::stage("encoder.attention.norm", || block.self_norm.forward(&xs))?;
                 let attn = &block.self_attn;
                 let (q, mut k, mut v) = attn.qkv(&h)?;
                 if let Some((pk, pv)) = &cache.self_kv[i] {

@@ -26,7 +26,7 @@ const server = await startServer({
   mounts: { '/bench-pkg-threads': path.join(root, 'bench-out/pkg-threads'), '/bench-pkg-relaxed': path.join(root, 'bench-out/pkg-relaxed'), '/bench': path.join(root, 'tools/bench') },
   port: 0,
 });
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--headless=new', '--no-sandbox', '--disable-gpu'] });
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: ['--headless=new', '--no-sandbox', '--disable-gpu', ...(process.env.CHROMIUM_EXTRA ? process.env.CHROMIUM_EXTRA.split(' ') : [])] });
 try {
   const page = await browser.newPage();
   await page.goto(server.url);

@@ -8,7 +8,11 @@
 //
 //   node tools/bench/peer-bench.mjs [--shape t5-small] [--rounds 3] [--tokens 64] [--beam 1]
 //        [--models bench-out/models] [--peer bench-out/peer] [--only 'q8;…' (a whole system name picks it alone, other terms match within names)] [--json …]
-//        [--warmups 1 (short summaries each system runs before the timed ones)]
+//        [--warmups 1 (short summaries each system runs before the timed ones; 0: the timed run is the first)]
+//        [--pause 0 (ms each system waits before its timed run, as a user pastes or reads: with
+//        --warmups 0 --pause 1000, the first summary a user meets after a load)]
+//   CHROMIUM_EXTRA='--js-flags=…' passes switches to Chromium (a diagnostic: --no-liftoff
+//   compiles all wasm with the optimizing compiler at once).
 //        [--baseline DIR (a copy of www/ built from another commit: each of ours picked runs from it
 //        too, as "baseline: <name>", interleaved with the rest; a before/after in one run)]
 // Run by `./build.sh bench --peer`, which builds the app, generates the model and exports it.
@@ -19,7 +23,7 @@ import { Tokenizer } from './peer/node_modules/@huggingface/tokenizers/dist/toke
 import { startServer } from '../serve.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const args = { shape: 't5-small', rounds: '3', tokens: '64', beam: '1', models: 'bench-out/models', peer: 'bench-out/peer', only: null, json: null, baseline: null, warmups: '1' };
+const args = { shape: 't5-small', rounds: '3', tokens: '64', beam: '1', models: 'bench-out/models', peer: 'bench-out/peer', only: null, json: null, baseline: null, warmups: '1', pause: '0' };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i += 2) {
   const key = argv[i].replace(/^--/, '');
@@ -168,7 +172,7 @@ class RssPeaks {
   }
 }
 
-const LAUNCH_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const LAUNCH_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', ...(process.env.CHROMIUM_EXTRA ? process.env.CHROMIUM_EXTRA.split(' ') : [])];
 
 /** One round of one system: a fresh browser, a fresh profile. */
 async function measure(kind, options) {
@@ -193,7 +197,7 @@ async function measure(kind, options) {
         const m = await import('/bench/peer-run.js');
         return kind === 'ours' ? m.runOurs(options) : m.runPeer(options);
       },
-      { kind, options: { ...options, text, tokens, beam: args.beam !== '0', prefix: PREFIX, warmups: Number(args.warmups) } },
+      { kind, options: { ...options, text, tokens, beam: args.beam !== '0', prefix: PREFIX, warmups: Number(args.warmups), pauseMs: Number(args.pause) } },
     );
     peaks.sample(); // not a mark: the model is freed by now, so the largest renderer may be another
     await browser.close();
@@ -259,7 +263,7 @@ const cell = (s, d = 0) => (s ? `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s
 const lines = [];
 const out = (s = '') => lines.push(s);
 out(`\n${args.shape} (seeded random weights), Chromium ${browserVersion}, input ${refIds.length} tokens${sameInput ? ' (the same ids for every system)' : ' — INPUT IDS DIFFER between systems: see inputTokens in the JSON'},`);
-out(`greedy ${tokens} forced new tokens; beam = t5-small's summarization settings; median (min–max) of ${rounds} round(s), each system in a fresh browser, rounds interleaved, ${args.warmups} short warm-up summar${args.warmups === '1' ? 'y' : 'ies'} first.`);
+out(`greedy ${tokens} forced new tokens; beam = t5-small's summarization settings; median (min–max) of ${rounds} round(s), each system in a fresh browser, rounds interleaved, ${args.warmups} short warm-up summar${args.warmups === '1' ? 'y' : 'ies'} first${args.pause !== '0' ? `, then a pause of ${args.pause} ms` : ''}.`);
 out("encode = first token less one decode step (what the input costs); load = create() from the local server into a fresh profile; peak = the page renderer's RSS (where the page and its workers run: the renderer the model load grew); all renderers = the sum over every renderer Chromium ran (its spare and internal ones too).");
 const cols = [
   ['encode ms', 'encodeMs', 0],

@@ -34,7 +34,7 @@ function figures(t0, tokenTimes, t1, ids) {
 }
 
 /** Ours: the app's JS API (www/summarizer.js), as a web app would call it. */
-export async function runOurs({ text, file, threads, relaxedSimd, quantize, tokens, beam, warmups = 1 }) {
+export async function runOurs({ text, file, threads, relaxedSimd, quantize, tokens, beam, warmups = 1, pauseMs = 0 }) {
   const { Summarizer } = await import('/summarizer.js');
   // The worker's own memory figures (wasm linear memory, Rust heap), from its metric records.
   const wasm = { linearMemoryBytes: 0, rustPeakBytes: 0, modelBytes: 0 };
@@ -83,6 +83,7 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
   const greedy = { numBeams: 1, noRepeatNgramSize: 0, maxNewTokens: tokens, minNewTokens: tokens };
   let warmup;
   for (let i = 0; i < warmups; i++) warmup = await run({ ...greedy, maxNewTokens: 4, minNewTokens: 4 });
+  if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
   const g = await run(greedy);
   await mark('greedy');
   const b = beam ? await run({}) : null; // the model's own summarization defaults
@@ -98,13 +99,13 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
   g.worker = own ? { firstTokenMs: own.timeToFirstTokenSeconds * 1000, encoderMs: own.encoderSeconds * 1000 } : null;
   s.destroy();
   return {
-    loadMs, runtime, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds, wasm, loading,
+    loadMs, runtime, warmupMs: warmup?.totalMs ?? null, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds, wasm, loading,
     profile: { totalMs: profiled.totalMs, stages: profiled.profile },
   };
 }
 
 /** transformers.js: AutoTokenizer + AutoModelForSeq2SeqLM from a local model path, onnxruntime-web on wasm. */
-export async function runPeer({ text, dtype, threads, tokens, beam, prefix, warmups = 1 }) {
+export async function runPeer({ text, dtype, threads, tokens, beam, prefix, warmups = 1, pauseMs = 0 }) {
   await mark('start');
   const t0 = now();
   const { env, AutoTokenizer, AutoModelForSeq2SeqLM } = await import('/peer-js/transformers.js');
@@ -144,6 +145,7 @@ export async function runPeer({ text, dtype, threads, tokens, beam, prefix, warm
   const greedy = { num_beams: 1, no_repeat_ngram_size: 0, max_new_tokens: tokens, min_new_tokens: tokens };
   let warmup;
   for (let i = 0; i < warmups; i++) warmup = await run({ ...greedy, max_new_tokens: 4, min_new_tokens: 4 });
+  if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
   const g = await run(greedy);
   await mark('greedy');
   // t5-small's task_specific_params.summarization, passed explicitly (transformers.js does not
@@ -153,5 +155,5 @@ export async function runPeer({ text, dtype, threads, tokens, beam, prefix, warm
     : null;
   if (beam) await mark('beam');
   await model.dispose();
-  return { loadMs, runtime: { threads, dtype }, warmupMs: warmup.totalMs, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds };
+  return { loadMs, runtime: { threads, dtype }, warmupMs: warmup?.totalMs ?? null, greedy: g, beam: b, inputTokens: g.inputIds.length, inputIds: g.inputIds };
 }
