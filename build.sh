@@ -200,7 +200,7 @@ bench() {
 # against transformers.js (npm, onnxruntime-web) on the same generated t5-small-shaped weights,
 # exported to ONNX (fp32, and q8 by onnxruntime's dynamic quantization) in a Python virtual
 # environment of its own (optimum-onnx wants transformers < 4.58). Extra arguments
-# (--rounds 3 --tokens 64 --only 'q8;f32' --beam 0 --warmups 1 --baseline DIR) go to tools/bench/peer-bench.mjs.
+# (--rounds 3 --tokens 64 --only 'q8;f32' --beam 0 --warmups 1 --pause 0 --baseline DIR) go to tools/bench/peer-bench.mjs.
 # Writes bench-out/peer-t5-small.{json,txt}.
 PEER_VENV="$HOME/.cache/t5-summarizer/peer-venv"
 bench_peer() {
