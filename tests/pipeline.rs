@@ -148,7 +148,21 @@ fn a_profile_counts_every_stage_of_every_step_and_only_when_asked() {
             .calls
     };
     let layers = s.config().num_decoder_layers as u64;
+    // Every encoder stage runs once per encoder layer of the one chunk (none per decoder step).
+    for stage in stages.iter().filter(|s| s.stage.starts_with("encoder.")) {
+        let once = matches!(stage.stage, "encoder.embed" | "encoder.final_norm");
+        let want = if once {
+            1
+        } else {
+            s.config().num_layers as u64
+        };
+        assert_eq!(stage.calls, want, "{}", stage.stage);
+    }
     assert_eq!(calls("encoder.attention"), s.config().num_layers as u64);
+    assert_eq!(
+        calls("encoder.attention.norm"),
+        s.config().num_layers as u64
+    );
     assert_eq!(calls("decoder.cross_kv"), 1);
     for stage in [
         "decoder.embed",

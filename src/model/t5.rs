@@ -582,7 +582,7 @@ impl T5 {
         })?;
         for (i, block) in self.decoder.blocks.iter().enumerate() {
             xs = profile::stage("decoder.self_attention", || -> Result<_> {
-                let h = profile::stage("encoder.attention.norm", || block.self_norm.forward(&xs))?;
+                let h = block.self_norm.forward(&xs)?;
                 let attn = &block.self_attn;
                 let (q, mut k, mut v) = attn.qkv(&h)?;
                 if let Some((pk, pv)) = &cache.self_kv[i] {

@@ -512,17 +512,15 @@ impl WasmSummarizer {
         })
     }
 
-    /// Tokens in `text` (no special tokens).
     /// Runs the model once on a short made-up input and discards the result (see
     /// [`Summarizer::warm_up`]): the worker calls it right after a load, so the browser
-    /// optimizes the kernels before the first summary. Returns the milliseconds it took.
+    /// optimizes the kernels before the first summary.
     #[wasm_bindgen(js_name = warmUp)]
-    pub fn warm_up(&self, tokens: usize) -> Result<f64, JsValue> {
-        let t = self.inner.clock().now_ms();
-        self.inner.warm_up(tokens).map_err(|e| js_error(&e))?;
-        Ok(self.inner.clock().now_ms() - t)
+    pub fn warm_up(&self, tokens: usize) -> Result<(), JsValue> {
+        self.inner.warm_up(tokens).map_err(|e| js_error(&e))
     }
 
+    /// Tokens in `text` (no special tokens).
     #[wasm_bindgen(js_name = countTokens)]
     pub fn count_tokens(&self, text: &str) -> Result<usize, JsValue> {
         self.inner.count_tokens(text).map_err(|e| js_error(&e))

@@ -11,10 +11,10 @@
 //        [--warmups 1 (short summaries each system runs before the timed ones; 0: the timed run is the first)]
 //        [--pause 0 (ms each system waits before its timed run, as a user pastes or reads: with
 //        --warmups 0 --pause 1000, the first summary a user meets after a load)]
-//   CHROMIUM_EXTRA='--js-flags=…' passes switches to Chromium (a diagnostic: --no-liftoff
-//   compiles all wasm with the optimizing compiler at once).
 //        [--baseline DIR (a copy of www/ built from another commit: each of ours picked runs from it
 //        too, as "baseline: <name>", interleaved with the rest; a before/after in one run)]
+//   CHROMIUM_EXTRA='--js-flags=…' passes switches to Chromium (a diagnostic: --no-liftoff
+//   compiles all wasm with the optimizing compiler at once).
 // Run by `./build.sh bench --peer`, which builds the app, generates the model and exports it.
 import path from 'node:path';
 import fs from 'node:fs';
