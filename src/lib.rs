@@ -5,6 +5,7 @@
 //! - [`model`]: T5 configuration, weights and forward pass.
 //! - [`generation`]: generation settings, logits processors, search.
 //! - [`pipeline`]: the summarizer tying them together.
+//! - [`stepwise`]: running a summary one decoder step at a time.
 //! - `wasm` (wasm32 only): the JS API used by the Web Worker.
 
 #[cfg(feature = "bench")]
@@ -14,6 +15,7 @@ pub mod generation;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod stepwise;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]

@@ -10,9 +10,10 @@ use candle_core::{Device, Tensor};
 use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
-use crate::generation::{generate, EarlyStopping, Flow, GenerationConfig, StepDecoder};
+use crate::generation::{generate_stepwise, EarlyStopping, Flow, GenerationConfig, StepDecoder};
 use crate::metrics::{default_clock, profile, ChunkTimings, Clock, PassTimings, RunTimings, Span};
 use crate::model::{ByteSource, DecoderCache, T5Config, Weights, T5};
+use crate::stepwise::{block_on, pause};
 use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
 
 /// Default input token budget per chunk (t5-small's training length).
@@ -81,6 +82,8 @@ pub struct SummarizeOptions {
     pub refine: Option<bool>,
     /// Return a per-stage profile of the run in [`Summary::profile`] (a diagnostic; default false).
     pub profile: Option<bool>,
+    /// Report the summary's text as it grows, in [`Event::Text`] (default false).
+    pub stream: Option<bool>,
 }
 
 /// Progress reported while summarizing.
@@ -110,6 +113,16 @@ pub enum Event<'a> {
         index: usize,
         total: usize,
         summary: &'a str,
+        delta: &'a str,
+    },
+    /// With `stream`: `delta` was appended to the text of pass `pass` so far, while generating
+    /// chunk `index`. The deltas of a pass concatenate to its merged summary. Greedy search and
+    /// sampling report text token by token (holding back a word until it is complete, and a
+    /// chunk summary while it may still turn out a repeat of the one before, which the merge
+    /// drops); beam search, whose best hypothesis may change at any step, when a chunk is done.
+    Text {
+        pass: usize,
+        index: usize,
         delta: &'a str,
     },
 }
@@ -354,11 +367,11 @@ impl Summarizer {
         on_step: &mut dyn FnMut(&[u32]) -> Flow,
     ) -> Result<Vec<u32>> {
         let mut timings = ChunkTimings::default();
-        self.generate_timed(input_ids, cfg, &mut timings, on_step)
+        block_on(self.generate_timed(input_ids, cfg, &mut timings, on_step))
     }
 
-    /// [`Self::generate`], filling the encoder and per-step times of `timings`.
-    fn generate_timed(
+    /// [`Self::generate`], stepwise, filling the encoder and per-step times of `timings`.
+    async fn generate_timed(
         &self,
         input_ids: &[u32],
         cfg: &GenerationConfig,
@@ -388,7 +401,7 @@ impl Summarizer {
         let decode_start = clock.now_ms();
         let mut last = decode_start;
         let start = timings.start_ms;
-        let out = generate(&mut steps, cfg, &mut |hypothesis| {
+        let out = generate_stepwise(&mut steps, cfg, &mut |hypothesis| {
             let now = clock.now_ms();
             if timings.token_ms.is_empty() {
                 timings.first_token_ms = now - start;
@@ -397,7 +410,8 @@ impl Summarizer {
             timings.token_ms.push(now - last);
             last = now;
             profile::stage("event", || on_step(hypothesis))
-        });
+        })
+        .await;
         clock.measure("t5:decode", decode_start, last);
         out
     }
@@ -447,11 +461,22 @@ impl Summarizer {
         options: &SummarizeOptions,
         on_event: &mut dyn FnMut(Event<'_>) -> Flow,
     ) -> Result<Summary> {
+        block_on(self.summarize_stepwise(text, options, on_event))
+    }
+
+    /// [`Self::summarize`], pausing after every decoder step and between chunks (see
+    /// [`crate::stepwise`]); dropping the future cancels the run.
+    pub async fn summarize_stepwise(
+        &self,
+        text: &str,
+        options: &SummarizeOptions,
+        on_event: &mut dyn FnMut(Event<'_>) -> Flow,
+    ) -> Result<Summary> {
         if options.profile != Some(true) {
-            return self.summarize_unprofiled(text, options, on_event);
+            return self.summarize_unprofiled(text, options, on_event).await;
         }
         profile::start();
-        let out = self.summarize_unprofiled(text, options, on_event);
+        let out = self.summarize_unprofiled(text, options, on_event).await;
         let stages = profile::finish();
         out.map(|s| Summary {
             profile: Some(stages),
@@ -459,7 +484,7 @@ impl Summarizer {
         })
     }
 
-    fn summarize_unprofiled(
+    async fn summarize_unprofiled(
         &self,
         text: &str,
         options: &SummarizeOptions,
@@ -482,6 +507,7 @@ impl Summarizer {
         let gen = self.generation_config(options)?;
         let budget = self.max_input_tokens(options)?;
         let max_passes = if options.refine.unwrap_or(true) { 2 } else { 1 };
+        let stream = options.stream == Some(true);
         let mut passes = Vec::new();
         loop {
             let pass = passes.len();
@@ -520,15 +546,32 @@ impl Summarizer {
                 });
                 t.tokenize_ms = span.ms;
                 let input_ids = input_ids?;
-                let output_ids =
-                    self.generate_timed(&input_ids, &gen, &mut t, &mut |hypothesis| {
-                        on_event(Event::Token {
+                // What this chunk has shown of its summary so far (see Event::Text).
+                let mut shown = String::new();
+                let stream_tokens = stream && gen.num_beams == 1;
+                let output_ids = self
+                    .generate_timed(&input_ids, &gen, &mut t, &mut |hypothesis| {
+                        let flow = on_event(Event::Token {
                             pass,
                             index,
                             token: hypothesis.last().copied().unwrap_or_default(),
                             hypothesis,
-                        })
-                    })?;
+                        });
+                        if flow == Flow::Stop || !stream_tokens {
+                            return flow;
+                        }
+                        let partial = self.decode(hypothesis).unwrap_or_default();
+                        let sure = merger.provisional(&partial);
+                        match sure.strip_prefix(shown.as_str()) {
+                            Some(delta) if !delta.is_empty() => {
+                                let flow = on_event(Event::Text { pass, index, delta });
+                                shown = sure;
+                                flow
+                            }
+                            _ => Flow::Continue,
+                        }
+                    })
+                    .await?;
                 let (text, span) = Span::time(clock, "t5:detokenize", || self.decode(&output_ids));
                 t.detokenize_ms = span.ms;
                 let text = text?;
@@ -536,6 +579,22 @@ impl Summarizer {
                 let (delta, span) =
                     Span::time(clock, "t5:merge", || merger.push(&text).to_string());
                 pass_timings.merge_ms += span.ms;
+                if stream {
+                    // What was shown is where the chunk's delta starts (SummaryMerger::provisional).
+                    let rest = delta.strip_prefix(shown.as_str()).unwrap_or_else(|| {
+                        debug_assert!(false, "{shown:?} was shown, but the chunk added {delta:?}");
+                        ""
+                    });
+                    if !rest.is_empty()
+                        && on_event(Event::Text {
+                            pass,
+                            index,
+                            delta: rest,
+                        }) == Flow::Stop
+                    {
+                        return Err(Error::Cancelled);
+                    }
+                }
                 t.total_ms = clock.now_ms() - t.start_ms;
                 clock.measure("t5:chunk", t.start_ms, t.start_ms + t.total_ms);
                 pass_timings.chunks.push(t);
@@ -554,6 +613,7 @@ impl Summarizer {
                     output_ids,
                     text,
                 });
+                pause().await;
             }
             let merged = merger.finish();
             passes.push(results);

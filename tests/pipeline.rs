@@ -10,7 +10,7 @@ mod common;
 
 use common::{golden_options, ARTICLE, FIXTURES};
 use t5_summarizer::generation::Flow;
-use t5_summarizer::{Error, Event, ModelFiles, SummarizeOptions, Summarizer};
+use t5_summarizer::{Error, Event, ModelFiles, SummarizeOptions, Summarizer, Summary};
 
 #[test]
 fn article_summary_matches_the_golden_file() {
@@ -90,6 +90,7 @@ fn events_report_every_chunk_in_order_and_deltas_rebuild_the_summary() {
                 }
                 Event::Token { .. } => tokens += 1,
                 Event::Planned { .. } => {}
+                Event::Text { .. } => panic!("text events only come when asked for"),
             }
             Flow::Continue
         })
@@ -105,6 +106,117 @@ fn events_report_every_chunk_in_order_and_deltas_rebuild_the_summary() {
             .sum::<usize>()
     );
     assert_eq!(streamed, summary.text);
+}
+
+/// The `stream` option's text deltas of a one-pass run, in order, with the chunk each came in.
+fn streamed_text(
+    s: &Summarizer,
+    text: &str,
+    opts: &SummarizeOptions,
+) -> (Summary, Vec<(usize, String)>) {
+    let opts = SummarizeOptions {
+        stream: Some(true),
+        refine: Some(false),
+        ..opts.clone()
+    };
+    let mut deltas = Vec::new();
+    let summary = s
+        .summarize(text, &opts, &mut |e| {
+            if let Event::Text { pass, index, delta } = e {
+                assert_eq!(pass, 0);
+                deltas.push((index, delta.to_string()));
+            }
+            Flow::Continue
+        })
+        .unwrap();
+    (summary, deltas)
+}
+
+#[test]
+fn streamed_text_grows_token_by_token_and_adds_up_to_the_summary() {
+    for fixture in FIXTURES {
+        let s = fixture.load();
+        for beams in [1, 3] {
+            let opts = SummarizeOptions {
+                num_beams: Some(beams),
+                max_input_tokens: Some(48),
+                max_new_tokens: Some(12),
+                min_new_tokens: Some(12),
+                ..Default::default()
+            };
+            let (summary, deltas) = streamed_text(&s, ARTICLE, &opts);
+            let joined: String = deltas.iter().map(|(_, d)| d.as_str()).collect();
+            assert_eq!(joined, summary.text, "{} beams {beams}", fixture.name);
+            let chunks = summary.passes[0].len();
+            assert!(chunks > 1);
+            let per_chunk = |i| deltas.iter().filter(|(c, _)| *c == i).count();
+            for i in 0..chunks {
+                if beams == 1 && !summary.passes[0][i].text.trim().is_empty() && per_chunk(i) > 0 {
+                    // Greedy: the text arrives a word at a time, before the chunk is done.
+                    assert!(
+                        per_chunk(i) > 1
+                            || summary.passes[0][i].text.split_whitespace().count() < 2,
+                        "chunk {i}: {deltas:?}"
+                    );
+                } else if beams > 1 {
+                    assert!(per_chunk(i) <= 1, "beam search streams a chunk at its end");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stepwise_run_pauses_after_every_token_and_stops_when_dropped() {
+    use t5_summarizer::stepwise::Steps;
+    let s = FIXTURES[0].load();
+    let opts = SummarizeOptions {
+        num_beams: Some(1),
+        max_new_tokens: Some(6),
+        min_new_tokens: Some(6),
+        refine: Some(false),
+        ..Default::default()
+    };
+    let whole = s
+        .summarize(ARTICLE, &opts, &mut |_| Flow::Continue)
+        .unwrap();
+    let tokens = std::cell::Cell::new(0);
+    let mut on_event = |e: Event<'_>| {
+        if matches!(e, Event::Token { .. }) {
+            tokens.set(tokens.get() + 1);
+        }
+        Flow::Continue
+    };
+    let mut steps = Steps::new(s.summarize_stepwise(ARTICLE, &opts, &mut on_event));
+    let mut polls = 0;
+    let stepped = loop {
+        polls += 1;
+        let before = tokens.get();
+        if let Some(out) = steps.step() {
+            break out.unwrap();
+        }
+        assert!(tokens.get() - before <= 1, "one decoder step per poll");
+    };
+    assert_eq!((stepped.text, stepped.passes), (whole.text, whole.passes));
+    assert!(
+        polls > tokens.get(),
+        "{polls} polls for {} tokens",
+        tokens.get()
+    );
+
+    tokens.set(0);
+    let mut on_event = |e: Event<'_>| {
+        if matches!(e, Event::Token { .. }) {
+            tokens.set(tokens.get() + 1);
+        }
+        Flow::Continue
+    };
+    let mut steps = Steps::new(s.summarize_stepwise(ARTICLE, &opts, &mut on_event));
+    for _ in 0..3 {
+        assert!(steps.step().is_none());
+    }
+    drop(steps);
+    assert_eq!(tokens.get(), 3, "nothing runs after the run is dropped");
 }
 
 #[test]
@@ -336,6 +448,43 @@ fn bad_options_are_refused() {
         let r = s.summarize("Some text.", &opts, &mut |_| Flow::Continue);
         assert!(matches!(r, Err(Error::InvalidOption(_))), "{opts:?}: {r:?}");
     }
+}
+
+/// The JS API forwards the generation settings it lists (`GENERATION_OPTIONS` in
+/// www/summarizer.js) and drops every other key, as WebIDL dictionaries do: the list must be
+/// the Rust options' (all but `stream`, which summarizeStreaming sets itself).
+#[test]
+fn the_js_api_lists_every_generation_option() {
+    let err = serde_json::from_str::<SummarizeOptions>(r#"{"noSuchOption": 1}"#)
+        .unwrap_err()
+        .to_string();
+    let expected = err
+        .split("expected one of")
+        .nth(1)
+        .expect("serde lists the fields");
+    let mut rust: Vec<&str> = expected
+        .split(',')
+        .map(|f| {
+            f.trim()
+                .trim_matches(|c: char| c == '`' || c.is_whitespace())
+        })
+        .map(|f| f.split('`').next().unwrap_or(f))
+        .filter(|f| *f != "stream")
+        .collect();
+    let js_src = include_str!("../www/summarizer.js");
+    let list = js_src
+        .split("export const GENERATION_OPTIONS = [")
+        .nth(1)
+        .and_then(|rest| rest.split("];").next())
+        .expect("GENERATION_OPTIONS in www/summarizer.js");
+    let mut js: Vec<&str> = list
+        .split(',')
+        .map(|f| f.trim().trim_matches('\''))
+        .filter(|f| !f.is_empty())
+        .collect();
+    rust.sort_unstable();
+    js.sort_unstable();
+    assert_eq!(js, rust);
 }
 
 #[test]

@@ -9,7 +9,7 @@ pub mod logits;
 pub mod search;
 
 pub use config::{EarlyStopping, GenerationConfig};
-pub use search::{generate, Flow};
+pub use search::{generate, generate_stepwise, Flow};
 
 use crate::error::Result;
 

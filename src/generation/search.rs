@@ -7,6 +7,7 @@ use super::logits::{argmax, log_softmax, process, sample as draw, warp, Rng};
 use super::{EarlyStopping, GenerationConfig, StepDecoder};
 use crate::error::{Error, Result};
 use crate::metrics::profile;
+use crate::stepwise::{block_on, pause};
 
 /// What a progress callback tells the search to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,17 +28,26 @@ pub fn generate(
     cfg: &GenerationConfig,
     on_step: &mut dyn FnMut(&[u32]) -> Flow,
 ) -> Result<Vec<u32>> {
+    block_on(generate_stepwise(decoder, cfg, on_step))
+}
+
+/// [`generate`], pausing after every step (see [`crate::stepwise`]).
+pub async fn generate_stepwise(
+    decoder: &mut dyn StepDecoder,
+    cfg: &GenerationConfig,
+    on_step: &mut dyn FnMut(&[u32]) -> Flow,
+) -> Result<Vec<u32>> {
     cfg.validate()?;
     if cfg.num_beams > 1 {
-        beam_search(decoder, cfg, on_step)
+        beam_search(decoder, cfg, on_step).await
     } else {
-        greedy_or_sample(decoder, cfg, on_step)
+        greedy_or_sample(decoder, cfg, on_step).await
     }
 }
 
 /// Greedy search (the most likely token after the processors), or with `cfg.do_sample` a draw
 /// from the processed and warped distribution with a generator seeded by `cfg.seed`.
-fn greedy_or_sample(
+async fn greedy_or_sample(
     decoder: &mut dyn StepDecoder,
     cfg: &GenerationConfig,
     on_step: &mut dyn FnMut(&[u32]) -> Flow,
@@ -64,6 +74,7 @@ fn greedy_or_sample(
         if cfg.is_eos(token) {
             break;
         }
+        pause().await;
     }
     sequence.remove(0);
     Ok(sequence)
@@ -129,7 +140,7 @@ fn length_normalized(score: f32, length: usize, penalty: f32) -> f32 {
 /// sampling): top `2 * num_beams` continuations of the accumulated log-probabilities, the best
 /// `num_beams` unfinished ones keep running, finished ones among the top `num_beams` enter the
 /// finished list with `score / length^length_penalty`, and the same stopping rules.
-fn beam_search(
+async fn beam_search(
     decoder: &mut dyn StepDecoder,
     cfg: &GenerationConfig,
     on_step: &mut dyn FnMut(&[u32]) -> Flow,
@@ -246,6 +257,7 @@ fn beam_search(
             break;
         }
         profile::stage("search.reorder", || decoder.reorder(&sources))?;
+        pause().await;
     }
     let best = finished
         .into_iter()

@@ -25,6 +25,26 @@ impl SummaryMerger {
         &self.merged[start..]
     }
 
+    /// What is already certain of the text [`Self::push`] will append for a chunk summary still
+    /// being generated, `partial` so far (a summary grows at its end): nothing while `partial`
+    /// may still turn out a repeat of the previous part, and never its last word, which the
+    /// next token may continue (or, for a character split over byte tokens, change).
+    pub fn provisional(&self, partial: &str) -> String {
+        let part = partial.trim_start();
+        if part.is_empty() || self.previous.starts_with(part) {
+            return String::new();
+        }
+        let Some(end) = part.rfind(char::is_whitespace) else {
+            return String::new();
+        };
+        let sure = part[..end].trim_end();
+        if sure.is_empty() {
+            return String::new();
+        }
+        let sep = if self.merged.is_empty() { "" } else { " " };
+        format!("{sep}{sure}")
+    }
+
     /// The merged text so far.
     pub fn as_str(&self) -> &str {
         &self.merged
@@ -67,5 +87,22 @@ mod tests {
             .collect();
         assert_eq!(deltas, vec!["x.", "", " y.", "", " z."]);
         assert_eq!(deltas.concat(), m.as_str());
+    }
+
+    #[test]
+    fn provisional_text_is_where_the_delta_starts() {
+        let mut m = SummaryMerger::default();
+        assert_eq!(m.provisional(" The"), "");
+        assert_eq!(m.provisional(" The cat"), "The");
+        assert_eq!(m.provisional(" The cat sat  "), "The cat sat");
+        assert_eq!(m.push(" The cat sat. "), "The cat sat.");
+        // A possible repeat shows nothing until it differs.
+        assert_eq!(m.provisional("The cat sat"), "");
+        assert_eq!(m.provisional("The cat sat on it"), " The cat sat on");
+        for partial in ["Dogs", "Dogs bark", "Dogs bark loudly."] {
+            let sure = m.provisional(partial);
+            assert!(" Dogs bark loudly.".starts_with(&sure), "{sure:?}");
+        }
+        assert_eq!(m.push("Dogs bark loudly."), " Dogs bark loudly.");
     }
 }

@@ -165,11 +165,13 @@ struct ModelInfo {
 /// A loaded model, callable from JS.
 #[wasm_bindgen]
 pub struct WasmSummarizer {
-    inner: Summarizer,
+    inner: Rc<std::cell::RefCell<Summarizer>>,
     identity: ModelIdentity,
     metrics: bool,
     load_records: Vec<Record>,
-    last_logging_ms: std::cell::Cell<f64>,
+    last_logging_ms: Rc<std::cell::Cell<f64>>,
+    /// Whether a summary is running (one at a time: they share the logger's run).
+    running: Rc<std::cell::Cell<bool>>,
 }
 
 /// A weights file held by JavaScript: tensors are copied out of it one at a time, so the whole
@@ -445,11 +447,12 @@ impl WasmSummarizer {
             load_records = s.push(records);
         }
         Ok(WasmSummarizer {
-            inner,
+            inner: Rc::new(std::cell::RefCell::new(inner)),
             identity,
             metrics: metrics_on,
             load_records,
-            last_logging_ms: std::cell::Cell::new(0.0),
+            last_logging_ms: Rc::default(),
+            running: Rc::default(),
         })
     }
 
@@ -475,13 +478,19 @@ impl WasmSummarizer {
     /// Switches metrics on or off: off, the pipeline reads no timer and nothing is logged
     /// (used to measure what the metrics cost).
     #[wasm_bindgen(js_name = setMetricsEnabled)]
-    pub fn set_metrics_enabled(&mut self, on: bool) {
+    pub fn set_metrics_enabled(&mut self, on: bool) -> Result<(), JsValue> {
+        let mut inner = self.inner.try_borrow_mut().map_err(|_| {
+            js_error(&Error::InvalidOption(
+                "metrics cannot be switched while a summary runs".into(),
+            ))
+        })?;
         self.metrics = on;
         if on {
-            self.inner.set_clock(Box::new(PerformanceClock::new()));
+            inner.set_clock(Box::new(PerformanceClock::new()));
         } else {
-            self.inner.set_clock(Box::new(NullClock));
+            inner.set_clock(Box::new(NullClock));
         }
+        Ok(())
     }
 
     fn logger(&self) -> Option<Rc<Shared>> {
@@ -491,23 +500,23 @@ impl WasmSummarizer {
     /// Model facts and the default settings.
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let defaults = SummarizeOptions::default();
-        let gen = self
-            .inner
+        let inner = self.inner.borrow();
+        let gen = inner
             .generation_config(&defaults)
             .map_err(|e| js_error(&e))?;
-        let cfg = self.inner.config();
+        let cfg = inner.config();
         to_js(&ModelInfo {
             vocab_size: cfg.vocab_size,
             d_model: cfg.d_model,
             encoder_layers: cfg.num_layers,
             decoder_layers: cfg.num_decoder_layers,
             gated: cfg.gated,
-            prefix: self.inner.prefix(&defaults),
+            prefix: inner.prefix(&defaults),
             max_new_tokens: gen.max_new_tokens,
             min_new_tokens: gen.min_new_tokens,
             max_input_tokens: crate::pipeline::DEFAULT_MAX_INPUT_TOKENS,
-            dtype: self.inner.weights_dtype().to_string(),
-            model_bytes: self.inner.model_bytes(),
+            dtype: inner.weights_dtype().to_string(),
+            model_bytes: inner.model_bytes(),
             generation: gen,
         })
     }
@@ -517,13 +526,19 @@ impl WasmSummarizer {
     /// optimizes the kernels before the first summary.
     #[wasm_bindgen(js_name = warmUp)]
     pub fn warm_up(&self, tokens: usize) -> Result<(), JsValue> {
-        self.inner.warm_up(tokens).map_err(|e| js_error(&e))
+        self.inner
+            .borrow()
+            .warm_up(tokens)
+            .map_err(|e| js_error(&e))
     }
 
     /// Tokens in `text` (no special tokens).
     #[wasm_bindgen(js_name = countTokens)]
     pub fn count_tokens(&self, text: &str) -> Result<usize, JsValue> {
-        self.inner.count_tokens(text).map_err(|e| js_error(&e))
+        self.inner
+            .borrow()
+            .count_tokens(text)
+            .map_err(|e| js_error(&e))
     }
 
     /// Summarizes `text`. `options` is an object of [`SummarizeOptions`] fields (camelCase) or
@@ -534,9 +549,78 @@ impl WasmSummarizer {
         options: JsValue,
         on_event: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
+        let run = self.run_context()?;
+        crate::stepwise::block_on(run.summarize(text.to_string(), options, on_event))
+    }
+
+    /// Starts summarizing `text` (arguments as for `summarize`) and returns the run, which
+    /// goes on one decoder step per `SummaryJob.step()`: the worker returns to its event loop
+    /// between steps, so it can stop a run (by freeing it) within one step. One run at a time:
+    /// a second `start` or `summarize` before the first finished or was freed throws.
+    pub fn start(
+        &self,
+        text: &str,
+        options: JsValue,
+        on_event: Option<js_sys::Function>,
+    ) -> Result<SummaryJob, JsValue> {
+        let run = self.run_context()?;
+        let future = run.summarize(text.to_string(), options, on_event);
+        Ok(SummaryJob {
+            steps: crate::stepwise::Steps::new(future),
+        })
+    }
+
+    fn run_context(&self) -> Result<Run, JsValue> {
+        if self.running.get() {
+            return Err(js_error(&Error::InvalidOption(
+                "a summary is already running on this model; wait for it or free it".into(),
+            )));
+        }
+        self.running.set(true);
+        Ok(Run {
+            inner: self.inner.clone(),
+            identity: self.identity.clone(),
+            logger: self.logger(),
+            last_logging_ms: self.last_logging_ms.clone(),
+            running: RunningGuard(self.running.clone()),
+        })
+    }
+}
+
+/// Clears the model's running flag when a run ends or is dropped.
+struct RunningGuard(Rc<std::cell::Cell<bool>>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+/// What one summary run needs of its model, owned so that the run can outlive the call that
+/// started it.
+struct Run {
+    inner: Rc<std::cell::RefCell<Summarizer>>,
+    identity: ModelIdentity,
+    logger: Option<Rc<Shared>>,
+    last_logging_ms: Rc<std::cell::Cell<f64>>,
+    #[allow(dead_code)] // held for its Drop
+    running: RunningGuard,
+}
+
+impl Run {
+    // The model stays borrowed for the whole run, across its pauses: `setMetricsEnabled` (the
+    // one mutable use) meanwhile fails with a message instead of changing the clock mid-run.
+    #[allow(clippy::await_holding_refcell_ref)]
+    async fn summarize(
+        self,
+        text: String,
+        options: JsValue,
+        on_event: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsValue> {
         // Stage marks a previous run queued, if nobody flushed them.
         clock::flush_user_timing();
-        let logger = self.logger();
+        let logger = self.logger.clone();
+        let inner = self.inner.borrow();
         if let Some(s) = &logger {
             s.last.replace(Vec::new());
             let mut l = s.logger.borrow_mut();
@@ -559,7 +643,7 @@ impl WasmSummarizer {
                 return Err(js_error(&e));
             }
         };
-        let start_ms = self.inner.clock().now_ms();
+        let start_ms = inner.clock().now_ms();
         let (mut planned, mut done) = (0usize, 0usize);
         let mut callback_error = None;
         let mut forward = |event: Event<'_>| -> Flow {
@@ -599,10 +683,13 @@ impl WasmSummarizer {
                     set("index", index.into());
                     set("token", token.into());
                     // The current best output of this chunk, as text (beam search may revise it).
-                    set(
-                        "text",
-                        self.inner.decode(hypothesis).unwrap_or_default().into(),
-                    );
+                    set("text", inner.decode(hypothesis).unwrap_or_default().into());
+                }
+                Event::Text { pass, index, delta } => {
+                    set("type", "text".into());
+                    set("pass", pass.into());
+                    set("index", index.into());
+                    set("delta", delta.into());
                 }
                 Event::ChunkDone {
                     pass,
@@ -628,7 +715,9 @@ impl WasmSummarizer {
                 }
             }
         };
-        let result = self.inner.summarize(text, &options, &mut forward);
+        let result = inner
+            .summarize_stepwise(&text, &options, &mut forward)
+            .await;
         if let Some(e) = callback_error {
             return Err(e);
         }
@@ -636,7 +725,7 @@ impl WasmSummarizer {
             Ok(summary) => summary,
             Err(e) => {
                 if let (Some(s), false) = (&logger, matches!(e, Error::Cancelled)) {
-                    let seconds = (self.inner.clock().now_ms() - start_ms) / 1000.0;
+                    let seconds = (inner.clock().now_ms() - start_ms) / 1000.0;
                     let context = serde_json::json!({
                         "stage": error_stage(&e),
                         "kind": e.kind(),
@@ -658,7 +747,7 @@ impl WasmSummarizer {
         };
         let out = bulk_to_js(&summary)?;
         if let Some(s) = &logger {
-            let logging_start = self.inner.clock().now_ms();
+            let logging_start = inner.clock().now_ms();
             let count = |f: fn(&crate::pipeline::ChunkSummary) -> usize| -> Vec<Vec<usize>> {
                 summary
                     .passes
@@ -674,7 +763,7 @@ impl WasmSummarizer {
                     &count(|c| c.output_ids.len()),
                 );
                 r.extend(l.log(crate::metrics::RecordKind::Memory {
-                    memory: memory_reading(self.inner.model_bytes() as u64),
+                    memory: memory_reading(inner.model_bytes() as u64),
                 }));
                 r
             };
@@ -684,8 +773,31 @@ impl WasmSummarizer {
             let run_id = s.logger.borrow().run_id().to_string();
             let _ = js_sys::Reflect::set(&out, &"runId".into(), &run_id.into());
             self.last_logging_ms
-                .set(self.inner.clock().now_ms() - logging_start);
+                .set(inner.clock().now_ms() - logging_start);
         }
         Ok(out)
+    }
+}
+
+/// A summary being computed one decoder step at a time (`WasmSummarizer.start`). Freeing it
+/// cancels the run.
+#[wasm_bindgen]
+pub struct SummaryJob {
+    steps: crate::stepwise::Steps<'static, Result<JsValue, JsValue>>,
+}
+
+#[wasm_bindgen]
+impl SummaryJob {
+    /// Runs to the end of the next decoder step (or chunk): `undefined` while the run goes on,
+    /// then its result, what `summarize` returns (and `undefined` after that); throws what
+    /// `summarize` throws.
+    pub fn step(&mut self) -> Result<JsValue, JsValue> {
+        self.steps.step().unwrap_or(Ok(JsValue::UNDEFINED))
+    }
+
+    /// Whether the run has ended.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.steps.is_done()
     }
 }
