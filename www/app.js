@@ -365,23 +365,33 @@ async function getSummarizer(signal) {
   setStatus(`Loading ${wanted.label}…`);
   const logger = await metricsLogger();
   const query = new URLSearchParams(location.search);
+  // Cancel stops the load; aborting create()'s own signal later would destroy the summarizer.
+  const loading = new AbortController();
+  const relay = () => loading.abort(signal.reason);
+  signal?.addEventListener('abort', relay, { once: true });
   const s = await Summarizer.create({
+    // The whole summary as the model writes it (tldr at its longest is not cut to a sentence).
+    type: 'tldr',
+    length: 'long',
     model: wanted,
     // `?threads=0` / `?relaxed=0`: the single-thread or plain SIMD128 build (for comparison).
     threads: query.get('threads') !== '0',
     relaxedSimd: query.get('relaxed') !== '0',
-    signal,
+    signal: loading.signal,
     metrics: { sessionId: logger?.sessionId, thresholds: thresholds() },
     onMetrics,
     monitor(m) {
-      m.addEventListener('downloadprogress', (e) => {
+      m.addEventListener('modelprogress', (e) => {
         ui.progress.value = e.loaded;
         if (e.phase === 'load') setStatus(`Preparing ${wanted.label}…`);
         else setStatus(`Downloading ${e.file}… ${mb(e.bytesLoaded)}${e.bytesTotal ? ` of ${mb(e.bytesTotal)}` : ''}`);
         showDownloads(e.phase === 'load' ? null : e.files);
       });
     },
-  }).finally(() => showDownloads(null));
+  }).finally(() => {
+    signal?.removeEventListener('abort', relay);
+    showDownloads(null);
+  });
   summarizer = s;
   showDefaults(s.info);
   rememberAppFiles(s.runtime?.appFiles).catch(() => {});

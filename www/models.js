@@ -1,6 +1,7 @@
 // The built-in model catalog and how a model choice turns into file URLs.
 //
-// A model is { id, label, baseUrl, files: { config, tokenizer, weights }, sha256?, manifest? };
+// A model is { id, label, baseUrl, files: { config, tokenizer, weights }, sha256?, manifest?,
+// instructions? } (instructions: instruction-tuned, so the Summarizer API's contexts go into its prefix);
 // `baseUrl` may be relative to the page. `sha256` ({ [file name]: hex }) is what each file must
 // hash to; without it the worker looks for a manifest.json next to the files (as written by
 // `./build.sh fetch-model`) unless `manifest: false`. A model in the hub's URL layout
@@ -27,6 +28,8 @@ export const MODELS = [
   },
   {
     id: 'flan-t5-small',
+    // Instruction-tuned: the Summarizer API's contexts go into its task prefix.
+    instructions: true,
     label: 'flan-t5-small · f32 · 308 MB',
     baseUrl: `${HUB}/google/flan-t5-small/resolve/main/`,
     files: STANDARD_FILES,
@@ -41,6 +44,8 @@ export const MODELS = [
   },
   {
     id: 'flan-t5-small-gguf',
+    // Instruction-tuned: the Summarizer API's contexts go into its task prefix.
+    instructions: true,
     label: 'flan-t5-small · quantized GGUF · ≈ 64 MB',
     baseUrl: CANDLE_GGUF,
     files: { config: 'config-flan-t5-small.json', tokenizer: 'tokenizer.json', weights: 'model-flan-t5-small.gguf' },
@@ -60,6 +65,8 @@ export const MODELS = [
   },
   {
     id: 'tiny-flan-t5-q8_0',
+    // Instruction-tuned: the Summarizer API's contexts go into its task prefix.
+    instructions: true,
     label: 'tiny-flan-t5 test model · random weights · q8_0 GGUF · 0.3 MB',
     baseUrl: 'fixtures/tiny-flan-t5/',
     files: { ...STANDARD_FILES, weights: 'model-q8_0.gguf' },

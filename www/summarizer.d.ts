@@ -1,7 +1,22 @@
-// Types for www/summarizer.js: a T5 summarizer in a Web Worker, shaped like the built-in
-// Summarizer API.
+// Types for www/summarizer.js: the Writing Assistance APIs' Summarizer on a T5 model in a Web
+// Worker, with this project's extensions.
 
-export type Availability = 'unavailable' | 'downloadable' | 'available';
+export type Availability = 'unavailable' | 'downloadable' | 'downloading' | 'available';
+export type SummarizerType = 'tldr' | 'teaser' | 'key-points' | 'headline';
+export type SummarizerFormat = 'plain-text' | 'markdown';
+export type SummarizerLength = 'short' | 'medium' | 'long';
+export type PerformancePreference = 'auto' | 'speed' | 'capability';
+
+/** The specification's SummarizerCreateCoreOptions. */
+export interface SummarizerCreateCoreOptions {
+  type?: SummarizerType;
+  format?: SummarizerFormat;
+  length?: SummarizerLength;
+  preference?: PerformancePreference;
+  expectedInputLanguages?: string[];
+  expectedContextLanguages?: string[];
+  outputLanguage?: string;
+}
 
 export interface ModelDescription {
   id?: string;
@@ -13,6 +28,8 @@ export interface ModelDescription {
   sha256?: Record<string, string>;
   /** false: do not look for a manifest.json. */
   manifest?: boolean;
+  /** Instruction-tuned (flan-t5): the Summarizer API's contexts go into its task prefix. */
+  instructions?: boolean;
 }
 
 /** A model from local files (a file picker, drag and drop): read on the device, never downloaded or cached. */
@@ -86,10 +103,15 @@ export type SummarizeEvent =
   /** After every decoder step: the newest token and the chunk's current best output as text
    * (with beam search this is the best running hypothesis and may change, not only grow). */
   | { type: 'token'; pass: number; index: number; token: number; text: string }
-  | { type: 'chunk-done'; pass: number; index: number; total: number; summary: string; delta: string };
+  | { type: 'chunk-done'; pass: number; index: number; total: number; summary: string; delta: string }
+  /** Streaming only: text appended to the summary so far. */
+  | { type: 'text'; pass: number; index: number; delta: string };
 
+/** The specification's SummarizerSummarizeOptions, with the extensions. */
 export interface SummarizeOptions extends GenerationOptions {
   signal?: AbortSignal;
+  /** Context for this call: part of the task prefix of an instruction-tuned model (flan-t5), else ignored. */
+  context?: string;
   onProgress?: (event: SummarizeEvent) => void;
 }
 
@@ -100,7 +122,12 @@ export interface ChunkSummary {
 }
 
 export interface DetailedSummary {
+  /** The summary, shaped by the summarizer's type, format and length. */
   text: string;
+  /** The model's summary before shaping. */
+  summary: string;
+  /** The generation settings the call ran with (those left out are the model's); null for empty input. */
+  settings: GenerationOptions | null;
   /** Chunk summaries of each pass; the last pass produced `text`. */
   passes: ChunkSummary[][];
   /** Run id of this run's metric records (absent when metrics are off); the records follow
@@ -200,10 +227,10 @@ export interface StorageStatus {
   sessionId: string;
 }
 
+/** Extension: the monitor's `modelprogress` event, with byte-level detail. */
 export declare class ModelProgressEvent extends Event {
-  /** Fraction of all model bytes received, 0..1. */
+  /** Fraction of all model bytes received, 0..1 (1 while the model is parsed). */
   readonly loaded: number;
-  readonly total: 1;
   readonly phase: 'download' | 'load';
   readonly file: string | null;
   readonly bytesLoaded: number;
@@ -212,12 +239,17 @@ export declare class ModelProgressEvent extends Event {
   readonly files: { file: string; loaded: number; total: number | null }[];
 }
 
-export interface CreateMonitor extends EventTarget {
-  addEventListener(type: 'downloadprogress', listener: ((e: ModelProgressEvent) => void) | null, options?: boolean | AddEventListenerOptions): void;
+/** The specification's CreateMonitor: `downloadprogress` ProgressEvents (loaded 0..1, total 1). */
+export declare class CreateMonitor extends EventTarget {
+  ondownloadprogress: ((e: ProgressEvent) => void) | null;
+  addEventListener(type: 'downloadprogress', listener: ((e: ProgressEvent) => void) | null, options?: boolean | AddEventListenerOptions): void;
+  addEventListener(type: 'modelprogress', listener: ((e: ModelProgressEvent) => void) | null, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
 }
 
-export interface CreateOptions extends GenerationOptions {
+/** The specification's SummarizerCreateOptions, with the extensions. */
+export interface CreateOptions extends SummarizerCreateCoreOptions, GenerationOptions {
+  sharedContext?: string;
   model?: ModelChoice;
   /** false switches performance logging off; else where and how the worker logs. */
   metrics?: false | { sessionId?: string; thresholds?: Thresholds; database?: string };
@@ -264,16 +296,35 @@ export interface ModelInfo {
   modelBytes: number;
 }
 
-/** Errors thrown by the API carry a machine-readable kind. */
-export interface SummarizerError extends Error {
+/**
+ * Errors are DOMExceptions named as the specification says (NetworkError, OperationError,
+ * QuotaExceededError, NotSupportedError, InvalidStateError, AbortError, UnknownError) that carry
+ * a machine-readable kind; options a create() cannot take are TypeErrors, malformed language
+ * tags RangeErrors.
+ */
+export interface SummarizerError extends DOMException {
   kind: 'download' | 'model-file' | 'integrity' | 'empty-input' | 'invalid-option' | 'tokenizer' | 'compute' | 'crash' | 'out-of-memory' | 'worker' | string;
   /** The worker was lost (a trap, out of memory, a failed worker) and has been restarted. */
   fatal?: boolean;
 }
 
 export declare class Summarizer {
-  static availability(options?: { model?: ModelChoice }): Promise<Availability>;
+  static availability(options?: SummarizerCreateCoreOptions & { model?: ModelChoice }): Promise<Availability>;
   static create(options?: CreateOptions): Promise<Summarizer>;
+  readonly sharedContext: string;
+  readonly type: SummarizerType;
+  readonly format: SummarizerFormat;
+  readonly length: SummarizerLength;
+  readonly preference: PerformancePreference;
+  readonly expectedInputLanguages: readonly string[] | null;
+  readonly expectedContextLanguages: readonly string[] | null;
+  readonly outputLanguage: string | null;
+  /** Infinity: long inputs are summarized chunk by chunk. */
+  readonly inputQuota: number;
+  /** 0, as the specification asks where the quota is unbounded. */
+  measureInputUsage(input: string, options?: { signal?: AbortSignal; context?: string }): Promise<number>;
+  /** Extension: tokens the model's tokenizer makes of `input`. */
+  countTokens(input: string, options?: { signal?: AbortSignal }): Promise<number>;
   readonly model: ModelDescription & { urls: { config: string; tokenizer: string; weights: string } };
   readonly info: ModelInfo | null;
   readonly files: { file: string; bytes: number; cached: boolean; cacheError?: string }[];
@@ -302,10 +353,19 @@ export declare class Summarizer {
   setThresholds(thresholds: Thresholds): Promise<void>;
   summarize(text: string, options?: SummarizeOptions): Promise<string>;
   summarizeDetailed(text: string, options?: SummarizeOptions): Promise<DetailedSummary>;
-  /** Pieces concatenate to `summarize(text, { refine: false })`. */
+  /** Pieces concatenate to the shaped summary of a greedy (unless numBeams says otherwise), unrefined run. */
   summarizeStreaming(text: string, options?: SummarizeOptions): ReadableStream<string>;
-  destroy(): void;
+  destroy(reason?: unknown): void;
 }
+
+/** The generation settings a call may carry (the extension). */
+export declare const GENERATION_OPTIONS: readonly string[];
+
+/**
+ * Makes this Summarizer the global `Summarizer` of `scope` where there is none (or always, with
+ * `force`); `defaults` are extension options every create() and availability() starts from.
+ */
+export declare function install(options?: { force?: boolean; scope?: object; defaults?: Partial<CreateOptions> }): typeof Summarizer;
 
 /**
  * The performance logger of the calling scope (the seed's `get_performance_logger()`), loading

@@ -23,6 +23,8 @@ const SHELL = [
   'models.js',
   'offline.js',
   'summarizer.js',
+  'summarizer-global.js',
+  'summary-shape.js',
   'worker.js',
 ];
 

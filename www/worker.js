@@ -5,13 +5,20 @@
 //   page → worker  { type: 'load', model, metrics, download, quantize }   model as resolved by models.js; metrics:
 //                                                       false, or { sessionId, thresholds, database };
 //                                                       download: { stallSeconds }; quantize: 'int8' or null
-//                  { type: 'summarize', text, options }
+//                  { type: 'summarize', text, options, events }   events: false to send no progress events
+//                                                       (text events still come with options.stream)
+//                  { type: 'count', text }            the text's token count, as the result
 //                  { type: 'thresholds', thresholds }
+//                  { type: 'cancel', id }             drop request `id` if queued, stop it after its
+//                                                       current decoder step if running
+// Requests run one at a time, in order; a summary runs a decoder step at a time with the event
+// loop in between, so a cancel is seen within one step.
 //   worker → page  { type: 'progress', phase: 'download' | 'load', file?, loaded?, total? }
 //                  { type: 'event', event }           events from WasmSummarizer.summarize
 //                  { type: 'loaded', info, files, simd, runtime, integrity, identity }   { type: 'result', summary }
 //                  { type: 'records', records, storage }   metric records just logged
 //                  { type: 'error', message, kind, fatal }   fatal: the wasm instance is unusable
+//                  { type: 'cancelled' }              a cancelled summary stopped
 import { evict, fetchFile } from './model-files.js';
 import { checksumsFromCatalog, checksumsFromManifest, checksumsFromTree, hubTreeUrl, mismatch, sha256 } from './integrity.js';
 
@@ -393,20 +400,62 @@ function warmUp() {
   }
 }
 
-async function summarize(id, text, options) {
+/**
+ * A macrotask's pause: the worker's event loop runs in between, so messages that arrived
+ * meanwhile (a cancel) are handled. A MessageChannel, as timers nested this deep wait 4 ms.
+ */
+const pause = (() => {
+  const channel = new MessageChannel();
+  const waiting = [];
+  channel.port1.onmessage = () => waiting.shift()?.();
+  return () =>
+    new Promise((resolve) => {
+      waiting.push(resolve);
+      channel.port2.postMessage(0);
+    });
+})();
+
+/** The summary being computed: { id, job, cancelled }. */
+let running = null;
+
+async function summarize(id, text, options, events) {
   if (!summarizer) {
     const why = brokenBy ? `The model failed right after loading (${brokenBy}); load it again.` : 'No model is loaded.';
     throw Object.assign(new Error(why), { kind: 'no-model' });
   }
+  // Progress events cost a message each: sent when the page listens (or streams the text).
+  const stream = options?.stream === true;
+  // (The callback returns nothing: a `false` would stop the run.)
+  const onEvent =
+    events || stream
+      ? (event) => {
+          if (events || event.type === 'text') post(id, { type: 'event', event });
+        }
+      : undefined;
   let summary;
+  const job = summarizer.start(text, options ?? undefined, onEvent);
+  running = { id, job, cancelled: false };
   try {
-    summary = summarizer.summarize(text, options ?? undefined, (event) => {
-      post(id, { type: 'event', event });
-    });
+    // One decoder step at a time, with the event loop in between: a cancel stops the run
+    // within one step (freeing the job drops it), and the other requests wait their turn.
+    while ((summary = job.step()) === undefined) {
+      await pause();
+      if (running.cancelled) {
+        post(id, { type: 'cancelled' });
+        return;
+      }
+    }
   } catch (err) {
     // The summarizer logged the failure (an error and the request's total); pass them on.
     if (logger && !(err instanceof WebAssembly.RuntimeError)) await report(id, logger.lastRecords);
     throw err;
+  } finally {
+    running = null;
+    try {
+      job.free();
+    } catch {
+      // After a trap the instance refuses every call; the trap is what gets reported.
+    }
   }
   // The summary goes out first; its records are serialized, stored and sent right after, so
   // metrics never delay the result.
@@ -414,12 +463,17 @@ async function summarize(id, text, options) {
   if (logger && summary.runId) await report(id, logger.lastRecords);
 }
 
-self.onmessage = async ({ data }) => {
+/** Requests waiting for the one before them to finish (a load or a summary at a time). */
+const queue = [];
+let busy = false;
+
+async function handle(data) {
   const { id, type } = data;
   try {
     await ready;
     if (type === 'load') await load(id, data.model, data.metrics, data.download, data.quantize);
-    else if (type === 'summarize') await summarize(id, data.text, data.options);
+    else if (type === 'summarize') await summarize(id, data.text, data.options, data.events !== false);
+    else if (type === 'count') post(id, { type: 'result', summary: summarizer ? summarizer.countTokens(data.text) : null });
     else if (type === 'thresholds') {
       logger?.set_thresholds(data.thresholds ?? {});
       post(id, { type: 'result', summary: null });
@@ -428,4 +482,19 @@ self.onmessage = async ({ data }) => {
     if (err instanceof WebAssembly.RuntimeError) summarizer = null;
     post(id, { type: 'error', ...describe(err) });
   }
+}
+
+self.onmessage = async ({ data }) => {
+  if (data.type === 'cancel') {
+    // A queued request is dropped; the running one stops after its current step.
+    const at = queue.findIndex((q) => q.id === data.id);
+    if (at >= 0) queue.splice(at, 1);
+    if (running?.id === data.id) running.cancelled = true;
+    return;
+  }
+  queue.push(data);
+  if (busy) return;
+  busy = true;
+  while (queue.length) await handle(queue.shift());
+  busy = false;
 };

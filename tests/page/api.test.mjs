@@ -19,10 +19,13 @@ test('availability, create with download progress, summarize, streaming and dest
     const progress = [];
     const s = await Summarizer.create({
       model: 'tiny-t5',
+      type: 'tldr',
+      length: 'long',
+      preference: 'speed',
       maxNewTokens: 10,
       maxInputTokens: 64,
       monitor(m) {
-        m.addEventListener('downloadprogress', (e) => progress.push([e.type, e.loaded, e.phase, e.bytesTotal]));
+        m.addEventListener('modelprogress', (e) => progress.push([e.type, e.loaded, e.phase, e.bytesTotal]));
       },
     });
     const after = await Summarizer.availability({ model: 'tiny-t5' });
@@ -47,7 +50,7 @@ test('availability, create with download progress, summarize, streaming and dest
   assert.equal(out.before, 'downloadable');
   assert.equal(out.after, 'available');
   assert.ok(out.progress.length >= 2);
-  assert.ok(out.progress.every(([type]) => type === 'downloadprogress'));
+  assert.ok(out.progress.every(([type]) => type === 'modelprogress'));
   assert.deepEqual(out.progress.at(-1).slice(1, 3), [1, 'load']);
   const bytes = out.files.reduce((n, f) => n + f.bytes, 0);
   assert.ok(out.progress.some(([, , phase, total]) => phase === 'download' && total === bytes));
@@ -56,7 +59,7 @@ test('availability, create with download progress, summarize, streaming and dest
   assert.equal(out.pieces.join(''), out.whole);
   assert.ok(out.detailed.passes[0].length > 1);
   assert.ok(out.detailed.passes[0].every((c) => c.inputIds.length <= 64 && c.outputIds.length <= 10));
-  assert.equal(out.afterDestroy, 'InvalidStateError');
+  assert.equal(out.afterDestroy, 'AbortError');
   assert.equal(out.info.prefix, 'summarize: ');
   assert.deepEqual(problems, []);
   await context.close();

@@ -105,7 +105,7 @@ export async function launch({ isolate = true, args = [] } = {}) {
   const hooks = {};
   const server = await startServer({
     root: path.join(ROOT, 'www'),
-    mounts: { '/fixtures': FIXTURES, '/broken': broken },
+    mounts: { '/fixtures': FIXTURES, '/broken': broken, '/examples': path.join(ROOT, 'tests/page/examples') },
     port: 0,
     isolate,
     onRequest: (req) => requests.push(req.url),

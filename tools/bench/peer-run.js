@@ -55,6 +55,9 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
   await mark('start');
   let t0 = now();
   const s = await Summarizer.create({
+    // The model's whole summary, unshaped (the Summarizer API's defaults cut it to key points).
+    type: 'tldr',
+    length: 'long',
     model: { baseUrl: '/bench-model/', files: { weights: file } },
     threads,
     relaxedSimd,

@@ -26,7 +26,7 @@ try {
     const r = await page.evaluate(async ({ text, newTokens }) => {
       const { Summarizer } = await import('./summarizer.js');
       const t0 = performance.now();
-      const s = await Summarizer.create({ model: '/bench-model/' });
+      const s = await Summarizer.create({ model: '/bench-model/', type: 'tldr', length: 'long' });
       const loadMs = performance.now() - t0;
       let start = 0;
       const tokenTimes = [];
