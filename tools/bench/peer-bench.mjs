@@ -15,6 +15,8 @@
 //        too, as "baseline: <name>", interleaved with the rest; a before/after in one run)]
 //   CHROMIUM_EXTRA='--js-flags=…' passes switches to Chromium (a diagnostic: --no-liftoff
 //   compiles all wasm with the optimizing compiler at once).
+//   SMAPS=1 prints, at each phase mark, the page renderer's resident memory by kind of mapping
+//   (anonymous by permissions and size, file-backed by name) to stderr: where a peak comes from.
 // Run by `./build.sh bench --peer`, which builds the app, generates the model and exports it.
 import path from 'node:path';
 import fs from 'node:fs';
@@ -172,6 +174,35 @@ class RssPeaks {
   }
 }
 
+/** A diagnostic (SMAPS=1): the page renderer's resident memory by kind of mapping, to stderr. */
+function smapsSummary(pid, phase) {
+  let text;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return;
+  }
+  const byName = new Map();
+  let name = null;
+  let size = 0;
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      name = head[2] || `[anon ${head[1]}]`;
+      size = 0;
+      continue;
+    }
+    const m = /^(Size|Rss):\s+(\d+) kB/.exec(line);
+    if (m?.[1] === 'Size') size = Number(m[2]);
+    if (m?.[1] === 'Rss' && name !== null) {
+      const key = name.startsWith('/') ? path.basename(name) : `${name} (${size >= 65536 ? '≥64 MB' : size >= 1024 ? '1–64 MB' : '<1 MB'} mappings)`;
+      byName.set(key, (byName.get(key) ?? 0) + Number(m[2]));
+    }
+  }
+  const top = [...byName].sort((a, b) => b[1] - a[1]).slice(0, 8);
+  process.stderr.write(`\n  smaps at ${phase}: ${top.map(([k, kb]) => `${k} ${(kb / 1024).toFixed(0)} MB`).join(', ')}\n`);
+}
+
 const LAUNCH_ARGS = ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', ...(process.env.CHROMIUM_EXTRA ? process.env.CHROMIUM_EXTRA.split(' ') : [])];
 
 /** One round of one system: a fresh browser, a fresh profile. */
@@ -187,6 +218,7 @@ async function measure(kind, options) {
     const marks = {};
     await page.exposeFunction('benchMark', (phase) => {
       marks[phase] = peaks.mark();
+      if (process.env.SMAPS) smapsSummary(peaks.pagePid, phase);
     });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
