@@ -7,10 +7,13 @@ import { MODELS, resolveModel, localModelFiles } from './models.js';
 import { renderDashboard } from './dashboard.js';
 import { registerOffline, rememberAppFiles } from './offline.js';
 import { listCached, evict, clearCached } from './model-files.js';
+import { lengthBudget } from './summary-shape.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   model: $('model'),
+  type: $('summary-type'),
+  length: $('summary-length'),
   text: $('text'),
   count: $('count'),
   summarize: $('summarize'),
@@ -122,11 +125,15 @@ function settings() {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
 
-/** Shows the model's own generation settings as the placeholders of the empty inputs. */
+/**
+ * Shows the settings a run uses when an input is empty, as its placeholder: the token budget of
+ * the chosen summary type and length, and the model's own generation settings.
+ */
 function showDefaults(info) {
   const g = info.generation ?? {};
-  ui.maxNew.placeholder = String(info.maxNewTokens);
-  ui.minNew.placeholder = String(info.minNewTokens);
+  const budget = lengthBudget(ui.type.value, ui.length.value);
+  ui.maxNew.placeholder = String(budget);
+  ui.minNew.placeholder = String(Math.min(info.minNewTokens, Math.floor(budget / 2)));
   ui.maxInput.placeholder = String(info.maxInputTokens);
   if (g.numBeams !== undefined) {
     ui.numBeams.placeholder = String(g.numBeams);
@@ -359,7 +366,8 @@ function showDownloads(files) {
 
 async function getSummarizer(signal) {
   const wanted = ui.model.value === 'local' && localModel ? localModel : resolveModel(ui.model.value);
-  if (summarizer && summarizer.model.baseUrl === wanted.baseUrl) return summarizer;
+  const shape = { type: ui.type.value, length: ui.length.value };
+  if (summarizer && summarizer.model.baseUrl === wanted.baseUrl && summarizer.type === shape.type && summarizer.length === shape.length) return summarizer;
   summarizer?.destroy();
   summarizer = null;
   setStatus(`Loading ${wanted.label}…`);
@@ -370,9 +378,9 @@ async function getSummarizer(signal) {
   const relay = () => loading.abort(signal.reason);
   signal?.addEventListener('abort', relay, { once: true });
   const s = await Summarizer.create({
-    // The whole summary as the model writes it (tldr at its longest is not cut to a sentence).
-    type: 'tldr',
-    length: 'long',
+    // The Summarizer API's own options; plain text, as the page shows text, not markdown.
+    ...shape,
+    format: 'plain-text',
     model: wanted,
     // `?threads=0` / `?relaxed=0`: the single-thread or plain SIMD128 build (for comparison).
     threads: query.get('threads') !== '0',
@@ -625,6 +633,8 @@ setupLocalFiles();
 setupDrop();
 updateCount();
 ui.text.addEventListener('input', updateCount);
+// The token budget follows the summary's type and length (a new summarizer is made on the next run).
+for (const select of [ui.type, ui.length]) select.addEventListener('change', () => summarizer?.info && showDefaults(summarizer.info));
 ui.summarize.addEventListener('click', summarize);
 ui.cancel.addEventListener('click', () => running?.abort());
 ui.text.addEventListener('keydown', (e) => {

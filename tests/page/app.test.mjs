@@ -200,3 +200,29 @@ test('the settings show the model defaults, beam search streams its best hypothe
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+test('the summary type and length are the Summarizer API options: key points as lines, a headline, budgets as placeholders', async () => {
+  const { page, context, problems } = await h.newPage('?model=tiny-t5');
+  const c = controls(page);
+  await summarize(page, ARTICLE.slice(0, 1500), { maxNew: '', maxInput: '128' });
+  await waitForOutcome(page);
+  assert.match(await c.status.textContent(), DONE);
+  // Paragraph (tldr), long: 128 new tokens per chunk unless the field says otherwise.
+  assert.equal(await c.maxNew.getAttribute('placeholder'), '128');
+  await page.locator('#summary-type').selectOption('key-points');
+  await page.locator('#summary-length').selectOption('short');
+  assert.equal(await c.maxNew.getAttribute('placeholder'), '64');
+  await c.summarize.click();
+  await waitForOutcome(page);
+  assert.match(await c.status.textContent(), DONE);
+  const points = (await c.summary.textContent()).trim().split('\n');
+  assert.ok(points.length >= 1 && points.length <= 3, JSON.stringify(points));
+  assert.ok(points.every((p) => !p.startsWith('- ')), 'plain text: no markdown bullets');
+  await page.locator('#summary-type').selectOption('headline');
+  await c.summarize.click();
+  await waitForOutcome(page);
+  const headline = (await c.summary.textContent()).trim();
+  assert.ok(headline.split(/\s+/).length <= 12 && !headline.includes('\n'), headline);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
