@@ -296,7 +296,7 @@ async fn the_summarizer_logs_every_stage_by_itself() {
 
     // Metrics off: nothing is logged.
     let mut s = s;
-    s.set_metrics_enabled(false);
+    s.set_metrics_enabled(false).unwrap();
     let before = stored.as_array().unwrap().len();
     let out = value(
         &s.summarize(
