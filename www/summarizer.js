@@ -345,6 +345,11 @@ export class Summarizer {
       s.destroy(err);
       throw err;
     }
+    // Aborted as the load ended: create() rejects, and the model is freed.
+    if (signal?.aborted) {
+      s.destroy(abortReason(signal));
+      throw abortReason(signal);
+    }
     // Aborting the create() signal later destroys the summarizer.
     signal?.addEventListener('abort', stop, { once: true });
     return s;
