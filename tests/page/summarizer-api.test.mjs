@@ -234,7 +234,10 @@ test('abort and destroy: the signal reason, others in flight complete, destroy r
     const midReason = await loading;
 
     const opts = { maxNewTokens: 12, minNewTokens: 12, maxInputTokens: 64, numBeams: 1, refine: false };
-    const s = await Summarizer.create({ model: 'tiny-t5', type: 'tldr', length: 'long' });
+    // The runs the worker finished: their metric records arrive whether or not a caller waits.
+    const finished = new Set();
+    const onMetrics = (records) => records.forEach((r) => r.type === 'total_processing' && finished.add(r.runId));
+    const s = await Summarizer.create({ model: 'tiny-t5', type: 'tldr', length: 'long', onMetrics });
     const alone = await s.summarize(text, opts);
     // Three calls in flight; the middle one is aborted while the first runs.
     const c = new AbortController();
@@ -250,6 +253,9 @@ test('abort and destroy: the signal reason, others in flight complete, destroy r
     await new Promise((r) => setTimeout(r, 30));
     c2.abort();
     const afterRunning = [(await running).name, await queued];
+    // Only the calls nobody aborted ran to the end: alone, the first and third of three, queued.
+    await new Promise((r) => setTimeout(r, 200));
+    const finishedRuns = finished.size;
     // Already aborted call signals.
     const gone = new AbortController();
     gone.abort('gone');
@@ -282,6 +288,7 @@ test('abort and destroy: the signal reason, others in flight complete, destroy r
       alone,
       results: [results[0], results[1] === reason, results[2]],
       afterRunning,
+      finishedRuns,
       preCall,
       streamThrew,
       destroyed: [destroyed.name, destroyed instanceof DOMException],
@@ -295,6 +302,7 @@ test('abort and destroy: the signal reason, others in flight complete, destroy r
   assert.ok(out.alone.length > 0);
   assert.deepEqual(out.results, [out.alone, true, out.alone]);
   assert.deepEqual(out.afterRunning, ['AbortError', out.alone]);
+  assert.equal(out.finishedRuns, 4, 'an aborted call kept running in the worker');
   assert.deepEqual(out.preCall, ['gone', 'gone']);
   assert.equal(out.streamThrew, 'gone');
   assert.deepEqual(out.destroyed, ['AbortError', true]);
@@ -307,7 +315,9 @@ test('abort and destroy: the signal reason, others in flight complete, destroy r
 test('summarizeStreaming(): word by word, adding up to the summary; cancel and break stop the model at once', async () => {
   const { out, problems } = await inPage(async (text) => {
     const { Summarizer } = await import('./summarizer.js');
-    const s = await Summarizer.create({ model: 'tiny-t5', type: 'tldr', length: 'long', maxInputTokens: 128, maxNewTokens: 24, minNewTokens: 24 });
+    const finished = new Set();
+    const onMetrics = (records) => records.forEach((r) => r.type === 'total_processing' && finished.add(r.runId));
+    const s = await Summarizer.create({ model: 'tiny-t5', type: 'tldr', length: 'long', maxInputTokens: 128, maxNewTokens: 24, minNewTokens: 24, onMetrics });
     const chunk = text.slice(0, 400);
     const pieces = [];
     for await (const piece of s.summarizeStreaming(chunk)) pieces.push(piece);
@@ -334,10 +344,13 @@ test('summarizeStreaming(): word by word, adding up to the summary; cancel and b
     const afterBreak = broke - atBreak;
     // The summarizer still works after both.
     const still = await s.summarize(chunk, { numBeams: 1, refine: false });
+    await new Promise((r) => setTimeout(r, 200));
+    // Four runs before the cancelled and the broken-off one, and one after: those two stopped.
+    const finishedRuns = finished.size;
     // Empty input: a stream that closes with no chunk.
     const empty = await s.summarizeStreaming('   ').getReader().read();
     s.destroy();
-    return { pieces, whole, beamPieces, beamWhole, afterCancel, afterBreak, still, empty, chunks: Math.ceil(text.length / 400) };
+    return { pieces, whole, beamPieces, beamWhole, afterCancel, afterBreak, still, finishedRuns, empty, chunks: Math.ceil(text.length / 400) };
   });
   assert.ok(out.pieces.length > 3, `only ${out.pieces.length} pieces`);
   assert.equal(out.pieces.join(''), out.whole);
@@ -346,6 +359,7 @@ test('summarizeStreaming(): word by word, adding up to the summary; cancel and b
   assert.ok(out.afterCancel <= 3, `${out.afterCancel} tokens after cancel`);
   assert.ok(out.afterBreak <= 3, `${out.afterBreak} tokens after break`);
   assert.equal(out.still, out.whole);
+  assert.equal(out.finishedRuns, 5, 'a cancelled stream kept running in the worker');
   assert.equal(out.empty.done, true);
   assert.deepEqual(problems, []);
 });
