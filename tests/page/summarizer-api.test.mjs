@@ -163,6 +163,36 @@ test('availability(): downloadable, downloading, available, and unavailable for 
   assert.deepEqual(out.createJa, ['NotSupportedError', true]);
 });
 
+test('availability() is unavailable and create() rejects with NotSupportedError without WebAssembly SIMD or workers', async () => {
+  const { out } = await inPage(async () => {
+    const { Summarizer } = await import('./summarizer.js');
+    const probe = async () => {
+      let create = null;
+      try {
+        (await Summarizer.create({ model: 'tiny-t5' })).destroy();
+        create = 'resolved';
+      } catch (e) {
+        create = [e.name, e instanceof DOMException, /SIMD|Workers/.test(e.message)];
+      }
+      return { availability: await Summarizer.availability({ model: 'tiny-t5' }), create };
+    };
+    const validate = WebAssembly.validate;
+    // A browser without SIMD128 fails to validate a module that uses it.
+    WebAssembly.validate = (bytes) => !new Uint8Array(bytes).includes(0xfd) && validate(bytes);
+    const noSimd = await probe();
+    WebAssembly.validate = validate;
+    const worker = self.Worker;
+    self.Worker = undefined;
+    const noWorker = await probe();
+    self.Worker = worker;
+    return { noSimd, noWorker, restored: await Summarizer.availability({ model: 'tiny-t5' }) };
+  });
+  for (const gap of ['noSimd', 'noWorker']) {
+    assert.deepEqual(out[gap], { availability: 'unavailable', create: ['NotSupportedError', true, true] }, gap);
+  }
+  assert.equal(out.restored, 'downloadable');
+});
+
 test('monitor(): ProgressEvents from 0 to 1 in steps of 1/65536, the handler attribute, and the byte-level extension', async () => {
   const { out, problems } = await inPage(async () => {
     const { Summarizer } = await import('./summarizer.js');
