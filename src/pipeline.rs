@@ -12,7 +12,7 @@ use tokenizers::Tokenizer;
 use crate::error::{Error, Result};
 use crate::generation::{generate_stepwise, EarlyStopping, Flow, GenerationConfig, StepDecoder};
 use crate::metrics::{default_clock, profile, ChunkTimings, Clock, PassTimings, RunTimings, Span};
-use crate::model::{ByteSource, DecoderCache, T5Config, Weights, T5};
+use crate::model::{ByteSource, DecoderCache, T5Config, WeightsReader, T5};
 use crate::stepwise::{block_on, pause};
 use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
 
@@ -184,6 +184,78 @@ impl StepDecoder for T5Steps<'_> {
     }
 }
 
+/// A [`Summarizer`] being loaded a tensor at a time, by a caller that fetches each tensor's bytes
+/// itself between calls (see [`WeightsReader`]); config and tokenizer are checked first.
+pub struct SummarizerLoad {
+    config: T5Config,
+    tokenizer: Tokenizer,
+    weights: WeightsReader,
+}
+
+impl SummarizerLoad {
+    /// Parses config and tokenizer, checks that they fit together, and reads the weights
+    /// file's header from `files.weights` (which need hold no more than the header).
+    pub fn begin(files: &ModelFiles<'_>, settings: &LoadSettings) -> Result<Self> {
+        let config = T5Config::from_json(files.config)?;
+        let tokenizer = Tokenizer::from_bytes(files.tokenizer).map_err(|e| {
+            Error::model_file("tokenizer.json", format!("not a valid tokenizer ({e})"))
+        })?;
+        let vocab = tokenizer.get_vocab_size(true);
+        if vocab > config.vocab_size {
+            return Err(Error::model_file(
+                "tokenizer.json",
+                format!(
+                    "the tokenizer has {vocab} tokens but the model only {} (they do not belong together)",
+                    config.vocab_size
+                ),
+            ));
+        }
+        let weights = WeightsReader::new(
+            files.weights_name,
+            files.weights,
+            &Device::Cpu,
+            settings.int8,
+        )?;
+        Ok(SummarizerLoad {
+            config,
+            tokenizer,
+            weights,
+        })
+    }
+
+    /// The bytes of the weights file the next tensor is made of, or `None` when all are read.
+    pub fn next_range(&self) -> Option<std::ops::Range<usize>> {
+        self.weights.next_range()
+    }
+
+    /// Builds the next tensor from `source`, which holds the bytes of
+    /// [`SummarizerLoad::next_range`] at their offsets in the weights file.
+    pub fn read_next(&mut self, source: &dyn ByteSource) -> Result<()> {
+        self.weights.read_next(source)
+    }
+
+    /// The summarizer, once every tensor has been read.
+    pub fn finish(self) -> Result<Summarizer> {
+        let device = Device::Cpu;
+        let weights = self.weights.finish()?;
+        let (model_bytes, weights_dtype) = (weights.loaded_bytes(), weights.compute_dtype());
+        let model = T5::from_weights(weights, &self.config, &device)?;
+        let tokenizer = self.tokenizer;
+        let added_tokens = tokenizer
+            .encode("", true)
+            .map_err(|e| Error::model_file("tokenizer.json", e))?
+            .len();
+        Ok(Summarizer {
+            model,
+            tokenizer,
+            added_tokens,
+            clock: default_clock(),
+            model_bytes,
+            weights_dtype,
+        })
+    }
+}
+
 /// A loaded model and tokenizer, ready to summarize.
 pub struct Summarizer {
     model: T5,
@@ -203,37 +275,11 @@ impl Summarizer {
 
     /// [`Summarizer::load`] with `settings`.
     pub fn load_with(files: &ModelFiles<'_>, settings: &LoadSettings) -> Result<Self> {
-        let config = T5Config::from_json(files.config)?;
-        let tokenizer = Tokenizer::from_bytes(files.tokenizer).map_err(|e| {
-            Error::model_file("tokenizer.json", format!("not a valid tokenizer ({e})"))
-        })?;
-        let vocab = tokenizer.get_vocab_size(true);
-        if vocab > config.vocab_size {
-            return Err(Error::model_file(
-                "tokenizer.json",
-                format!(
-                    "the tokenizer has {vocab} tokens but the model only {} (they do not belong together)",
-                    config.vocab_size
-                ),
-            ));
+        let mut load = SummarizerLoad::begin(files, settings)?;
+        while load.next_range().is_some() {
+            load.read_next(files.weights)?;
         }
-        let device = Device::Cpu;
-        let weights =
-            Weights::from_source_as(files.weights_name, files.weights, &device, settings.int8)?;
-        let (model_bytes, weights_dtype) = (weights.loaded_bytes(), weights.compute_dtype());
-        let model = T5::from_weights(weights, &config, &device)?;
-        let added_tokens = tokenizer
-            .encode("", true)
-            .map_err(|e| Error::model_file("tokenizer.json", e))?
-            .len();
-        Ok(Summarizer {
-            model,
-            tokenizer,
-            added_tokens,
-            clock: default_clock(),
-            model_bytes,
-            weights_dtype,
-        })
+        load.finish()
     }
 
     /// Bytes of the model's tensors in memory.

@@ -344,3 +344,116 @@ fn committed_gguf_fixture_is_current() {
          tests/fixtures/tiny-flan-t5/model-q8_0.gguf --type q8_0"
     );
 }
+
+/// The bytes of one range of a file at their offsets, and nothing else: a read outside fails.
+struct OnlyRange<'a> {
+    file: &'a [u8],
+    range: std::ops::Range<usize>,
+}
+
+impl t5_summarizer::model::ByteSource for OnlyRange<'_> {
+    fn len(&self) -> usize {
+        self.file.len()
+    }
+
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
+        let end = offset + buf.len();
+        if offset < self.range.start || end > self.range.end {
+            return Err(std::io::Error::other(format!(
+                "{offset}..{end} is outside {:?}",
+                self.range
+            )));
+        }
+        buf.copy_from_slice(&self.file[offset..end]);
+        Ok(())
+    }
+}
+
+/// The browser's worker reads each tensor's bytes itself (`nextRange()`, then `read()`): a load
+/// fed only those bytes, tensor by tensor, gives the model a load from the whole file gives, for
+/// safetensors and GGUF, converted to int8 or not; the ranges cover the file's tensor data once.
+#[test]
+fn a_load_fed_one_tensor_range_at_a_time_equals_a_whole_file_load() {
+    use t5_summarizer::pipeline::SummarizerLoad;
+    let fx = &FIXTURES[0];
+    let f32w = Weights::from_bytes("model.safetensors", fx.weights, &Device::Cpu).unwrap();
+    let q8 = gguf_bytes(&f32w, "q8_0");
+    for (name, bytes, int8) in [
+        ("model.safetensors", fx.weights.to_vec(), false),
+        ("model.safetensors", fx.weights.to_vec(), true),
+        ("model.gguf", q8.clone(), false),
+        ("model.gguf", q8, true),
+    ] {
+        let files = ModelFiles {
+            weights: &bytes,
+            weights_name: name,
+            ..fx.files()
+        };
+        let settings = LoadSettings { int8 };
+        let whole = Summarizer::load_with(&files, &settings).unwrap();
+        let mut load = SummarizerLoad::begin(&files, &settings).unwrap();
+        let mut ranges = vec![];
+        while let Some(range) = load.next_range() {
+            assert!(
+                range.start < range.end && range.end <= bytes.len(),
+                "{name}: {range:?}"
+            );
+            ranges.push(range.clone());
+            load.read_next(&OnlyRange {
+                file: &bytes,
+                range,
+            })
+            .unwrap();
+        }
+        // Each byte of tensor data is read once (GGUF pads tensors to its alignment).
+        ranges.sort_by_key(|r| r.start);
+        assert!(
+            ranges.windows(2).all(|w| w[0].end <= w[1].start),
+            "{name}: ranges overlap"
+        );
+        let gaps = ranges
+            .windows(2)
+            .map(|w| w[1].start - w[0].end)
+            .sum::<usize>();
+        assert!(
+            gaps < 32 * ranges.len(),
+            "{name}: {gaps} bytes between tensors"
+        );
+        assert!(
+            bytes.len() - ranges.last().unwrap().end < 32,
+            "{name}: the last tensor does not end the file"
+        );
+        let ranged = load.finish().unwrap();
+        assert_eq!(ranged.weights_dtype(), whole.weights_dtype(), "{name}");
+        let opts = t5_summarizer::SummarizeOptions {
+            max_new_tokens: Some(12),
+            ..Default::default()
+        };
+        let a = whole
+            .summarize(common::ARTICLE, &opts, &mut |_| Flow::Continue)
+            .unwrap();
+        let b = ranged
+            .summarize(common::ARTICLE, &opts, &mut |_| Flow::Continue)
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&a.passes).unwrap(),
+            serde_json::to_value(&b.passes).unwrap(),
+            "{name} int8={int8}"
+        );
+    }
+    // A range of a truncated file fails with the file's name, and so does finishing early.
+    let cut = &fx.weights[..fx.weights.len() - 100];
+    let files = ModelFiles {
+        weights: &cut,
+        ..fx.files()
+    };
+    assert!(SummarizerLoad::begin(&files, &LoadSettings::default()).is_err());
+    let files = ModelFiles {
+        weights: &fx.weights,
+        ..fx.files()
+    };
+    let early = SummarizerLoad::begin(&files, &LoadSettings::default())
+        .unwrap()
+        .finish();
+    assert!(matches!(early, Err(Error::ModelFile { .. })));
+}

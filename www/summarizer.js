@@ -274,7 +274,10 @@ export class Summarizer {
   simd = false;
   /**
    * Which wasm build runs: { build: 'threads' | 'single', threads, simd: 'relaxed' | 'simd128',
-   * fallback } (fallback: why the threaded build was not used, or null).
+   * fallback, weightsRead } (fallback: why the threaded build was not used, or null;
+   * weightsRead: how the load read the weights file: 'stream' = a tensor at a time by a BYOB
+   * stream into one reused buffer, 'file-reader' = FileReaderSync where Blob streams have no
+   * BYOB readers, 'bytes' = from memory where there is no Cache Storage).
    */
   runtime = null;
   /** Model identity metric records carry: { id, url, revision, dtype, sha256 }. */

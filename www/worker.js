@@ -88,9 +88,9 @@ function appFiles() {
   );
 }
 
-let WasmSummarizer, Sha256, simdEnabled, get_performance_logger, outOfMemory, runtime;
+let WasmLoad, Sha256, simdEnabled, get_performance_logger, outOfMemory, runtime;
 const ready = start().then(({ pkg, runtime: r }) => {
-  ({ WasmSummarizer, Sha256, simdEnabled, get_performance_logger, outOfMemory } = pkg);
+  ({ WasmLoad, Sha256, simdEnabled, get_performance_logger, outOfMemory } = pkg);
   runtime = { ...r, appFiles: appFiles() };
 });
 let summarizer = null;
@@ -246,11 +246,91 @@ async function hashBlob(blob, file) {
 
 /** Frees the memory behind `bytes` at once (detaching its buffer), where the browser can. */
 function release(bytes) {
+  detach(bytes.buffer);
+}
+
+/**
+ * Frees an ArrayBuffer's memory at once, where the browser can: one made by this script; one a
+ * browser API made stays alive in the browser until the collector runs, detached or not.
+ */
+function detach(buffer) {
   try {
-    bytes.buffer.transfer?.(0);
+    buffer.transfer?.(0);
   } catch {
     // Not detachable (shared or already detached): the collector frees it.
   }
+}
+
+/** How the last load read the weights: 'stream' (BYOB), 'file-reader' (FileReaderSync) or 'bytes'. */
+let weightsRead = null;
+
+/** Whether this browser reads a Blob's stream into a buffer of the reader's own (BYOB). */
+function byobBlobs() {
+  try {
+    new Blob([]).stream().getReader({ mode: 'byob' }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Bytes `start..end` of `blob`, read by a BYOB stream into `buffer` (a new one when it is too
+ * small): { bytes, buffer }. The buffer moves with every read; the caller passes the returned
+ * one on to the next call, so one buffer serves every tensor and no read leaves garbage.
+ */
+async function readRange(blob, start, end, buffer, file) {
+  const n = end - start;
+  if (buffer.byteLength < n) {
+    detach(buffer);
+    buffer = new ArrayBuffer(n);
+  }
+  let at = 0;
+  try {
+    const reader = blob.slice(start, end).stream().getReader({ mode: 'byob' });
+    while (at < n) {
+      const { done, value } = await reader.read(new Uint8Array(buffer, at, n - at));
+      if (value) buffer = value.buffer;
+      else buffer = new ArrayBuffer(n); // a read that ends without a view leaves the buffer detached
+      if (done) break;
+      at += value.byteLength;
+    }
+    reader.releaseLock();
+  } catch (err) {
+    throw Object.assign(new Error(`${file}: the file could not be read (${err?.message ?? err}); open or download it again`), { kind: 'model-file', file });
+  }
+  if (at < n) {
+    throw Object.assign(new Error(`${file}: the file ended at byte ${start + at} of ${end}; open or download it again`), { kind: 'model-file', file });
+  }
+  return { bytes: new Uint8Array(buffer, 0, n), buffer };
+}
+
+/**
+ * The model built from its files: tensor by tensor, each read from a weights Blob by a BYOB
+ * stream into one reused buffer (freed at the end), where the browser has them; else the
+ * weights are read by the wasm side (a Uint8Array, or a Blob through FileReaderSync).
+ */
+async function buildModel(config, tokenizer, weights, file, options) {
+  const load = new WasmLoad(config, tokenizer, weights, options);
+  let buffer = new ArrayBuffer(0);
+  try {
+    weightsRead = weights instanceof Blob && byobBlobs() ? 'stream' : weights instanceof Blob ? 'file-reader' : 'bytes';
+    if (weightsRead === 'stream') {
+      for (let range; (range = load.nextRange()); ) {
+        const got = await readRange(weights, range[0], range[1], buffer, file);
+        buffer = got.buffer;
+        load.read(got.bytes);
+      }
+    } else {
+      load.readRest();
+    }
+  } catch (err) {
+    load.free();
+    throw err;
+  } finally {
+    detach(buffer);
+  }
+  return load.finish();
 }
 
 async function load(id, model, metrics, download, quantize) {
@@ -338,7 +418,7 @@ async function load(id, model, metrics, download, quantize) {
   };
   const revision = revisionOf(model.baseUrl);
   try {
-    summarizer = new WasmSummarizer(config, tokenizer, weights, {
+    summarizer = await buildModel(config, tokenizer, weights, model.files.weights, {
       weightsName: model.files.weights,
       id: model.id,
       url: model.baseUrl,
@@ -373,7 +453,7 @@ async function load(id, model, metrics, download, quantize) {
     info: summarizer.info(),
     files: fileFacts,
     simd: simdEnabled(),
-    runtime,
+    runtime: { ...runtime, weightsRead },
     integrity,
     identity: summarizer.identity,
     storage: logger?.storage_status() ?? null,

@@ -12,4 +12,4 @@ pub mod weights;
 pub use config::{Activation, SummarizationParams, T5Config};
 pub use source::ByteSource;
 pub use t5::{DecoderCache, T5};
-pub use weights::{Embedding, Weights};
+pub use weights::{Embedding, Weights, WeightsReader};

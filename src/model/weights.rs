@@ -114,20 +114,11 @@ impl Weights {
         device: &Device,
         int8: bool,
     ) -> Result<Self> {
-        let mut magic = [0u8; 4];
-        if source.len() >= 4 {
-            source
-                .read_at(0, &mut magic)
-                .map_err(|e| unreadable(file, &e))?;
+        let mut reader = WeightsReader::new(file, source, device, int8)?;
+        while reader.next_range().is_some() {
+            reader.read_next(source)?;
         }
-        let convert = |name: &str, t: Stored| if int8 { to_int8(name, t) } else { Ok(t) };
-        let mut w = if is_gguf(&magic) {
-            Self::read_gguf(file, source, device, &convert)?
-        } else {
-            Self::read_safetensors(file, source, device, &convert)?
-        };
-        w.int8 = int8;
-        Ok(w)
+        reader.finish()
     }
 
     /// These weights with every linear layer converted to int8 rows (see
@@ -153,129 +144,6 @@ impl Weights {
             stored_dtype: "f32".into(),
             int8: false,
         }
-    }
-
-    /// Parses a GGUF file held in memory. Quantized tensors stay quantized; f32/f16/bf16 ones
-    /// are widened to f32.
-    pub fn from_gguf(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
-        Self::read_gguf(file, source, device, &|_, t| Ok(t))
-    }
-
-    fn read_gguf(
-        file: &str,
-        source: &dyn ByteSource,
-        device: &Device,
-        convert: &dyn Fn(&str, Stored) -> Result<Stored>,
-    ) -> Result<Self> {
-        let broken = |e: candle_core::Error| {
-            Error::model_file(
-                file,
-                format!("not a readable GGUF file: truncated or corrupt ({e})"),
-            )
-        };
-        let mut reader = SourceReader::new(source);
-        let content = gguf_file::Content::read(&mut reader).map_err(broken)?;
-        let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
-        let mut stored = std::collections::BTreeSet::new();
-        let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-        names.sort();
-        for name in names {
-            let q = content.tensor(&mut reader, name, device).map_err(broken)?;
-            stored.insert(ggml_name(q.dtype()));
-            let t = match q.dtype() {
-                GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
-                    Stored::Dense(q.dequantize(device)?)
-                }
-                _ => Stored::Quantized(Arc::new(q)),
-            };
-            tensors.insert(name.clone(), convert(name, t)?);
-        }
-        Self::collected(file, tensors, stored)
-    }
-
-    /// The weights read from `file`, with the set of precisions seen in it.
-    fn collected(
-        file: &str,
-        tensors: HashMap<String, Stored>,
-        stored: std::collections::BTreeSet<&str>,
-    ) -> Result<Self> {
-        if tensors.is_empty() {
-            return Err(Error::model_file(file, "the file holds no tensors"));
-        }
-        Ok(Weights {
-            file: file.to_string(),
-            tensors,
-            stored_dtype: stored.into_iter().collect::<Vec<_>>().join("+"),
-            int8: false,
-        })
-    }
-
-    /// Reads a `.safetensors` file; f16 and bf16 tensors are widened to f32. Each tensor's
-    /// bytes are copied straight into its own f32 buffer.
-    pub fn from_safetensors(file: &str, source: &dyn ByteSource, device: &Device) -> Result<Self> {
-        Self::read_safetensors(file, source, device, &|_, t| Ok(t))
-    }
-
-    fn read_safetensors(
-        file: &str,
-        source: &dyn ByteSource,
-        device: &Device,
-        convert: &dyn Fn(&str, Stored) -> Result<Stored>,
-    ) -> Result<Self> {
-        let broken = |why: String| {
-            Error::model_file(
-                file,
-                format!("not a readable safetensors file: truncated or corrupt ({why})"),
-            )
-        };
-        let header = safetensors_header(source).map_err(broken)?;
-        let mut tensors = HashMap::with_capacity(header.len());
-        let mut stored = std::collections::BTreeSet::new();
-        for (name, info) in header {
-            let count: usize = info.shape.iter().product();
-            let values: Vec<f32> = match info.dtype.as_str() {
-                "F32" => {
-                    let mut v = vec![0f32; count];
-                    source
-                        .read_at(info.start, bytemuck::cast_slice_mut(&mut v))
-                        .map_err(|e| unreadable(file, &e))?;
-                    v
-                }
-                "F16" | "BF16" => {
-                    let mut v = vec![0u16; count];
-                    source
-                        .read_at(info.start, bytemuck::cast_slice_mut(&mut v))
-                        .map_err(|e| unreadable(file, &e))?;
-                    if info.dtype == "F16" {
-                        v.into_iter()
-                            .map(|b| half::f16::from_bits(b).to_f32())
-                            .collect()
-                    } else {
-                        v.into_iter()
-                            .map(|b| half::bf16::from_bits(b).to_f32())
-                            .collect()
-                    }
-                }
-                other => {
-                    return Err(Error::model_file(
-                        file,
-                        format!(
-                            "tensor '{name}' has dtype {}; expected f32, f16 or bf16",
-                            other.to_lowercase()
-                        ),
-                    ))
-                }
-            };
-            stored.insert(match info.dtype.as_str() {
-                "F32" => "f32",
-                "F16" => "f16",
-                _ => "bf16",
-            });
-            let tensor = Tensor::from_vec(values, info.shape, device)?;
-            let t = convert(&name, Stored::Dense(tensor))?;
-            tensors.insert(name, t);
-        }
-        Self::collected(file, tensors, stored)
     }
 
     /// Precision of the tensors as stored in the file (`f32`, `f16`, `bf16`, `q8_0`, ...; mixed
@@ -398,11 +266,206 @@ fn to_int8(name: &str, t: Stored) -> Result<Stored> {
     Ok(Stored::Int8(Arc::new(rows)))
 }
 
+/// A weights file read a tensor at a time by a caller that fetches each tensor's bytes itself
+/// between calls (in the browser: asynchronously, into a buffer it reuses, so no read leaves
+/// garbage behind): [`WeightsReader::next_range`] says which bytes the next tensor is made of,
+/// [`WeightsReader::read_next`] builds it from a source holding at least those bytes, and
+/// [`WeightsReader::finish`] gives the weights. GGUF when the file starts with the GGUF magic,
+/// else safetensors; with `int8`, every linear layer is converted to int8 rows as it is read
+/// (see [`Weights::from_source_as`]).
+pub struct WeightsReader {
+    file: String,
+    len: usize,
+    device: Device,
+    int8: bool,
+    format: Format,
+    /// Index of the next tensor to read.
+    next: usize,
+    tensors: HashMap<String, Stored>,
+    stored: std::collections::BTreeSet<&'static str>,
+}
+
+/// A weights file's header: where its tensors are.
+enum Format {
+    /// Quantized tensors stay quantized; f32/f16/bf16 ones are widened to f32. Read in name order.
+    Gguf {
+        content: gguf_file::Content,
+        names: Vec<String>,
+    },
+    /// f16 and bf16 tensors are widened to f32; each tensor's bytes go straight into its own
+    /// f32 buffer.
+    Safetensors(Vec<(String, SafetensorsEntry)>),
+}
+
+impl WeightsReader {
+    /// Reads the header of `file` from `source` (only the header: the tensors are read by
+    /// [`WeightsReader::read_next`]).
+    pub fn new(file: &str, source: &dyn ByteSource, device: &Device, int8: bool) -> Result<Self> {
+        let mut magic = [0u8; 4];
+        if source.len() >= 4 {
+            source
+                .read_at(0, &mut magic)
+                .map_err(|e| unreadable(file, &e))?;
+        }
+        let format = if is_gguf(&magic) {
+            let content = gguf_file::Content::read(&mut SourceReader::new(source))
+                .map_err(|e| gguf_broken(file, e))?;
+            let mut names: Vec<String> = content.tensor_infos.keys().cloned().collect();
+            names.sort();
+            Format::Gguf { content, names }
+        } else {
+            Format::Safetensors(
+                safetensors_header(source).map_err(|why| safetensors_broken(file, why))?,
+            )
+        };
+        Ok(WeightsReader {
+            file: file.to_string(),
+            len: source.len(),
+            device: device.clone(),
+            int8,
+            format,
+            next: 0,
+            tensors: HashMap::new(),
+            stored: std::collections::BTreeSet::new(),
+        })
+    }
+
+    /// The bytes of the file the next tensor is made of (within the file), or `None` when every
+    /// tensor has been read.
+    pub fn next_range(&self) -> Option<std::ops::Range<usize>> {
+        match &self.format {
+            Format::Gguf { content, names } => {
+                let info = &content.tensor_infos[names.get(self.next)?];
+                let (elems, block) = (info.shape.elem_count(), info.ggml_dtype.block_size());
+                let size = (elems / block.max(1)).saturating_mul(info.ggml_dtype.type_size());
+                // A tensor past the end of a truncated file is reported by `read_next`.
+                let start = usize::try_from(content.tensor_data_offset.saturating_add(info.offset))
+                    .unwrap_or(usize::MAX)
+                    .min(self.len);
+                Some(start..start.saturating_add(size).min(self.len))
+            }
+            Format::Safetensors(entries) => {
+                let (_, entry) = entries.get(self.next)?;
+                Some(entry.start..entry.end)
+            }
+        }
+    }
+
+    /// Builds the next tensor from `source`, which must hold the bytes of
+    /// [`WeightsReader::next_range`] at their offsets in the file.
+    pub fn read_next(&mut self, source: &dyn ByteSource) -> Result<()> {
+        let file = self.file.as_str();
+        let (name, tensor) = match &self.format {
+            Format::Gguf { content, names } => {
+                let Some(name) = names.get(self.next) else {
+                    return Ok(());
+                };
+                let q = content
+                    .tensor(&mut SourceReader::new(source), name, &self.device)
+                    .map_err(|e| gguf_broken(file, e))?;
+                self.stored.insert(ggml_name(q.dtype()));
+                let t = match q.dtype() {
+                    GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
+                        Stored::Dense(q.dequantize(&self.device)?)
+                    }
+                    _ => Stored::Quantized(Arc::new(q)),
+                };
+                (name.clone(), t)
+            }
+            Format::Safetensors(entries) => {
+                let Some((name, info)) = entries.get(self.next) else {
+                    return Ok(());
+                };
+                let count: usize = info.shape.iter().product();
+                let values: Vec<f32> = match info.dtype.as_str() {
+                    "F32" => {
+                        let mut v = vec![0f32; count];
+                        source
+                            .read_at(info.start, bytemuck::cast_slice_mut(&mut v))
+                            .map_err(|e| unreadable(file, &e))?;
+                        v
+                    }
+                    "F16" | "BF16" => {
+                        let mut v = vec![0u16; count];
+                        source
+                            .read_at(info.start, bytemuck::cast_slice_mut(&mut v))
+                            .map_err(|e| unreadable(file, &e))?;
+                        if info.dtype == "F16" {
+                            v.into_iter()
+                                .map(|b| half::f16::from_bits(b).to_f32())
+                                .collect()
+                        } else {
+                            v.into_iter()
+                                .map(|b| half::bf16::from_bits(b).to_f32())
+                                .collect()
+                        }
+                    }
+                    other => {
+                        return Err(Error::model_file(
+                            file,
+                            format!(
+                                "tensor '{name}' has dtype {}; expected f32, f16 or bf16",
+                                other.to_lowercase()
+                            ),
+                        ))
+                    }
+                };
+                self.stored.insert(match info.dtype.as_str() {
+                    "F32" => "f32",
+                    "F16" => "f16",
+                    _ => "bf16",
+                });
+                let tensor = Tensor::from_vec(values, info.shape.clone(), &self.device)?;
+                (name.clone(), Stored::Dense(tensor))
+            }
+        };
+        let tensor = if self.int8 {
+            to_int8(&name, tensor)?
+        } else {
+            tensor
+        };
+        self.tensors.insert(name, tensor);
+        self.next += 1;
+        Ok(())
+    }
+
+    /// The weights, once every tensor has been read.
+    pub fn finish(self) -> Result<Weights> {
+        if self.tensors.is_empty() {
+            return Err(Error::model_file(&self.file, "the file holds no tensors"));
+        }
+        if self.next_range().is_some() {
+            return Err(Error::model_file(&self.file, "not every tensor was read"));
+        }
+        Ok(Weights {
+            file: self.file,
+            tensors: self.tensors,
+            stored_dtype: self.stored.into_iter().collect::<Vec<_>>().join("+"),
+            int8: self.int8,
+        })
+    }
+}
+
+fn gguf_broken(file: &str, e: candle_core::Error) -> Error {
+    Error::model_file(
+        file,
+        format!("not a readable GGUF file: truncated or corrupt ({e})"),
+    )
+}
+
+fn safetensors_broken(file: &str, why: String) -> Error {
+    Error::model_file(
+        file,
+        format!("not a readable safetensors file: truncated or corrupt ({why})"),
+    )
+}
+
 /// One tensor entry of a safetensors header, with its absolute byte offset in the file.
 struct SafetensorsEntry {
     dtype: String,
     shape: Vec<usize>,
     start: usize,
+    end: usize,
 }
 
 /// The error for a weights file whose bytes could not be read (not a format problem).
@@ -471,6 +534,7 @@ fn safetensors_header(
                 dtype: raw.dtype,
                 shape: raw.shape,
                 start: data_start + s,
+                end: data_start + e,
             },
         ));
     }

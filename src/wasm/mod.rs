@@ -334,20 +334,65 @@ impl Sha256 {
     }
 }
 
+/// A model being loaded a tensor at a time, for a worker that reads each tensor's bytes from the
+/// weights `Blob` itself (a BYOB stream into one buffer it reuses: reading leaves no garbage for
+/// the collector, where `FileReaderSync` leaves every piece behind until it runs):
+/// `new WasmLoad(config, tokenizer, weights, options)` (as for `WasmSummarizer`; only the
+/// file's header is read from `weights`), then while `nextRange()` gives `[start, end]`,
+/// `read(bytes of start..end)`; then `finish()`. A failed step logs the load's error record.
 #[wasm_bindgen]
-impl WasmSummarizer {
-    /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights file (a
-    /// `Uint8Array`, or a `Blob` read range by range: dedicated workers only).
-    /// `options` is the weights file name or an object (see `LoadOptions`: model identity, file
-    /// fetch facts, `metrics: false`). When `get_performance_logger()` has been opened in this
-    /// scope, the load and every summarize are logged to it.
+pub struct WasmLoad {
+    /// `None` once finished or failed.
+    load: Option<crate::pipeline::SummarizerLoad>,
+    source: Box<dyn crate::model::ByteSource>,
+    opts: LoadOptions,
+    weights_name: String,
+    metrics_on: bool,
+    shared: Option<Rc<Shared>>,
+    identity: ModelIdentity,
+    clock: PerformanceClock,
+    memory_before: Option<crate::metrics::record::Memory>,
+    t0: f64,
+}
+
+/// The bytes of one range of a weights file, at their offsets in the file.
+struct RangeBytes<'a> {
+    start: usize,
+    len: usize,
+    bytes: &'a js_sys::Uint8Array,
+}
+
+impl crate::model::ByteSource for RangeBytes<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> std::io::Result<()> {
+        let end = offset + buf.len();
+        if offset < self.start || end > self.start + self.bytes.length() as usize {
+            return Err(std::io::Error::other(format!(
+                "bytes {offset}..{end} were asked for, not given"
+            )));
+        }
+        self.bytes
+            .subarray((offset - self.start) as u32, (end - self.start) as u32)
+            .copy_to(buf);
+        Ok(())
+    }
+}
+
+#[wasm_bindgen]
+impl WasmLoad {
+    /// Starts loading a model from the bytes of `config.json` and `tokenizer.json` and the
+    /// weights file (a `Uint8Array`, or a `Blob`: dedicated workers only); `options` as for
+    /// `WasmSummarizer`. Checks config and tokenizer and reads the weights' header.
     #[wasm_bindgen(constructor)]
     pub fn new(
         config: &[u8],
         tokenizer: &[u8],
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | Blob")] weights: JsValue,
         options: JsValue,
-    ) -> Result<WasmSummarizer, JsValue> {
+    ) -> Result<WasmLoad, JsValue> {
         let source = weights_source(&weights)?;
         let opts: LoadOptions = if let Some(name) = options.as_string() {
             LoadOptions {
@@ -365,22 +410,13 @@ impl WasmSummarizer {
             .unwrap_or_else(|| "model.safetensors".to_string());
         let metrics_on = opts.metrics != Some(false);
         let shared = metrics::global().filter(|_| metrics_on);
-        let mut identity = ModelIdentity {
+        let identity = ModelIdentity {
             id: opts.id.clone().unwrap_or_else(|| "unnamed".to_string()),
             url: opts.url.clone(),
             revision: opts.revision.clone(),
             dtype: None,
             sha256: opts.sha256.clone(),
         };
-        let files = ModelFiles {
-            config,
-            tokenizer,
-            weights: source.as_ref(),
-            weights_name: &weights_name,
-        };
-        let clock = PerformanceClock::new();
-        let memory_before = shared.as_ref().map(|_| memory_reading(0));
-        let t0 = clock.now_ms();
         let settings = match opts.quantize.as_deref() {
             None => LoadSettings::default(),
             Some("int8") => LoadSettings { int8: true },
@@ -390,53 +426,113 @@ impl WasmSummarizer {
                 ))))
             }
         };
-        let loaded = Summarizer::load_with(&files, &settings);
-        let t1 = clock.now_ms();
-        clock.measure("t5:parse", t0, t1);
-        if let Some(start) = opts.started_at {
-            clock.measure("t5:load", start, t1);
+        let clock = PerformanceClock::new();
+        let memory_before = shared.as_ref().map(|_| memory_reading(0));
+        let t0 = clock.now_ms();
+        let mut this = WasmLoad {
+            load: None,
+            source,
+            opts,
+            weights_name,
+            metrics_on,
+            shared,
+            identity,
+            clock,
+            memory_before,
+            t0,
+        };
+        let files = ModelFiles {
+            config,
+            tokenizer,
+            weights: this.source.as_ref(),
+            weights_name: &this.weights_name,
+        };
+        match crate::pipeline::SummarizerLoad::begin(&files, &settings) {
+            Ok(load) => this.load = Some(load),
+            Err(e) => return Err(this.fail(&e)),
+        }
+        Ok(this)
+    }
+
+    /// `[start, end]`: the bytes of the weights file the next tensor is made of; `undefined`
+    /// when every tensor has been read (or the load failed).
+    #[wasm_bindgen(js_name = nextRange)]
+    pub fn next_range(&self) -> Option<Vec<f64>> {
+        let r = self.load.as_ref()?.next_range()?;
+        Some(vec![r.start as f64, r.end as f64])
+    }
+
+    /// Builds the next tensor from `bytes`: the weights file's bytes `nextRange()` named.
+    pub fn read(&mut self, bytes: &js_sys::Uint8Array) -> Result<(), JsValue> {
+        let Some(load) = self.load.as_mut() else {
+            return Err(js_error(&Error::InvalidOption("the load is over".into())));
+        };
+        let Some(range) = load.next_range() else {
+            return Ok(());
+        };
+        let source = RangeBytes {
+            start: range.start,
+            len: self.source.len(),
+            bytes,
+        };
+        if let Err(e) = load.read_next(&source) {
+            self.load = None;
+            return Err(self.fail(&e));
+        }
+        Ok(())
+    }
+
+    /// Reads every tensor still unread from the weights given to the constructor (range by
+    /// range with `FileReaderSync` for a `Blob`).
+    #[wasm_bindgen(js_name = readRest)]
+    pub fn read_rest(&mut self) -> Result<(), JsValue> {
+        let Some(load) = self.load.as_mut() else {
+            return Err(js_error(&Error::InvalidOption("the load is over".into())));
+        };
+        while load.next_range().is_some() {
+            if let Err(e) = load.read_next(self.source.as_ref()) {
+                self.load = None;
+                return Err(self.fail(&e));
+            }
+        }
+        Ok(())
+    }
+
+    /// The summarizer, once every tensor has been read.
+    pub fn finish(mut self) -> Result<WasmSummarizer, JsValue> {
+        let Some(load) = self.load.take() else {
+            return Err(js_error(&Error::InvalidOption("the load is over".into())));
+        };
+        let loaded = load.finish();
+        let t1 = self.clock.now_ms();
+        self.clock.measure("t5:parse", self.t0, t1);
+        if let Some(start) = self.opts.started_at {
+            self.clock.measure("t5:load", start, t1);
         }
         let mut inner = match loaded {
             Ok(inner) => inner,
-            Err(e) => {
-                if let Some(s) = &shared {
-                    let context = serde_json::json!({
-                        "stage": "load",
-                        "kind": e.kind(),
-                        "model": identity.id,
-                        "url": identity.url,
-                        "weightsFile": weights_name,
-                        "weightsBytes": source.len(),
-                    });
-                    let records = {
-                        let mut l = s.logger.borrow_mut();
-                        l.set_model(identity.clone());
-                        l.begin_run();
-                        l.log_error("load", &e.to_string(), context)
-                    };
-                    s.push(records);
-                }
-                return Err(js_error(&e));
-            }
+            Err(e) => return Err(self.fail(&e)),
         };
+        let mut identity = self.identity.clone();
         identity.dtype = Some(inner.weights_dtype().to_string());
-        if !metrics_on {
+        if !self.metrics_on {
             inner.set_clock(Box::new(NullClock));
         }
         let mut load_records = Vec::new();
-        if let Some(s) = &shared {
-            let parse_seconds = (t1 - t0) / 1000.0;
+        if let Some(s) = &self.shared {
+            let parse_seconds = (t1 - self.t0) / 1000.0;
             let load = ModelLoad {
-                load_seconds: opts
+                load_seconds: self
+                    .opts
                     .started_at
                     .map_or(parse_seconds, |st| (t1 - st) / 1000.0),
                 parse_seconds: Some(parse_seconds),
-                hash_seconds: opts.hash_seconds,
+                hash_seconds: self.opts.hash_seconds,
                 device: metrics::device(),
-                files: opts.files,
-                memory_before,
+                files: std::mem::take(&mut self.opts.files),
+                memory_before: self.memory_before.take(),
                 memory_after: memory_reading(inner.model_bytes() as u64),
-                model_size_bytes: Some(source.len() as u64),
+                model_size_bytes: Some(self.source.len() as u64),
             };
             let records = {
                 let mut l = s.logger.borrow_mut();
@@ -449,11 +545,57 @@ impl WasmSummarizer {
         Ok(WasmSummarizer {
             inner: Rc::new(std::cell::RefCell::new(inner)),
             identity,
-            metrics: metrics_on,
+            metrics: self.metrics_on,
             load_records,
             last_logging_ms: Rc::default(),
             running: Rc::default(),
         })
+    }
+}
+
+impl WasmLoad {
+    /// The error `e` for JavaScript, with its record logged (the load's time measured too).
+    fn fail(&self, e: &Error) -> JsValue {
+        let t1 = self.clock.now_ms();
+        self.clock.measure("t5:parse", self.t0, t1);
+        if let Some(s) = &self.shared {
+            let context = serde_json::json!({
+                "stage": "load",
+                "kind": e.kind(),
+                "model": self.identity.id,
+                "url": self.identity.url,
+                "weightsFile": self.weights_name,
+                "weightsBytes": self.source.len(),
+            });
+            let records = {
+                let mut l = s.logger.borrow_mut();
+                l.set_model(self.identity.clone());
+                l.begin_run();
+                l.log_error("load", &e.to_string(), context)
+            };
+            s.push(records);
+        }
+        js_error(e)
+    }
+}
+
+#[wasm_bindgen]
+impl WasmSummarizer {
+    /// Loads a model from the bytes of `config.json`, `tokenizer.json` and the weights file (a
+    /// `Uint8Array`, or a `Blob` read range by range: dedicated workers only).
+    /// `options` is the weights file name or an object (see `LoadOptions`: model identity, file
+    /// fetch facts, `metrics: false`). When `get_performance_logger()` has been opened in this
+    /// scope, the load and every summarize are logged to it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        config: &[u8],
+        tokenizer: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array | Blob")] weights: JsValue,
+        options: JsValue,
+    ) -> Result<WasmSummarizer, JsValue> {
+        let mut load = WasmLoad::new(config, tokenizer, weights, options)?;
+        load.read_rest()?;
+        load.finish()
     }
 
     /// The records the load produced (empty when no logger was open).

@@ -212,7 +212,7 @@ test("quantize: 'int8' converts any weights file at load; the relaxed-SIMD and p
     const run = async (model, create) => {
       const s = await Summarizer.create({ model, threads: false, ...create });
       const d = await s.summarizeDetailed(chunk, opts);
-      const r = { dtype: s.info.dtype, simd: s.runtime.simd, ids: d.passes[0][0].outputIds, text: d.text };
+      const r = { dtype: s.info.dtype, simd: s.runtime.simd, weightsRead: s.runtime.weightsRead, ids: d.passes[0][0].outputIds, text: d.text };
       s.destroy();
       return r;
     };
@@ -234,6 +234,8 @@ test("quantize: 'int8' converts any weights file at load; the relaxed-SIMD and p
   assert.equal(out.fromQ8.dtype, 'f32+q8_0 → int8');
   assert.equal(out.int8.simd, 'relaxed', 'headless Chromium runs the relaxed-SIMD build');
   assert.equal(out.int8Plain.simd, 'simd128');
+  // Weights from Cache Storage are read a tensor at a time by a BYOB stream (no garbage behind).
+  for (const r of [out.f32, out.int8, out.fromQ8Plain]) assert.equal(r.weightsRead, 'stream');
   for (const r of [out.int8, out.fromQ8]) assert.ok(r.text.length > 0 && r.ids.length === 12);
   // Both builds compute the same integers (relaxed int8 dot vs i32x4.dot_i16x8_s) and scale
   // them the same way, so they pick the same tokens.

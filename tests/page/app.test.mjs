@@ -128,7 +128,8 @@ test('a 1 MB text is chunked with progress while the page stays responsive', asy
   let big = '';
   while (big.length < 1_000_000) big += ARTICLE;
   const c = await summarize(page, big, { maxNew: '8', maxInput: '512' });
-  await page.waitForFunction(() => /Chunk 3 of \d+/.test(document.getElementById('status').textContent), null, { timeout: 60_000 });
+  // Chunk 3 or later: a fixture chunk can come and go between two polls.
+  await page.waitForFunction(() => Number(/^Chunk (\d+) of \d+/.exec(document.getElementById('status').textContent)?.[1]) >= 3, null, { timeout: 60_000 });
   const total = Number((await c.status.textContent()).match(/of (\d+)/)[1]);
   assert.ok(total > 100, `expected many chunks, got ${total}`);
   // The main thread keeps handling input and progress messages while the worker computes.

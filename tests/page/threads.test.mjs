@@ -54,14 +54,14 @@ test('isolated page: threaded build, same summaries as the single-thread build',
       assert.equal(threaded.runtime.simd, 'relaxed');
       assert.equal(threaded.device.relaxedSimd, true);
       const { appFiles, ...singleRuntime } = single.runtime;
-      assert.deepEqual(singleRuntime, { build: 'single', threads: 1, simd: 'relaxed', fallback: 'threads switched off' });
+      assert.deepEqual(singleRuntime, { build: 'single', threads: 1, simd: 'relaxed', fallback: 'threads switched off', weightsRead: 'stream' });
       // What the service worker is asked to keep for offline starts: the build that ran.
       assert.ok(appFiles.some((u) => u.endsWith('/pkg-relaxed/t5_summarizer_bg.wasm')), appFiles.join(', '));
       assert.ok(threaded.runtime.appFiles.some((u) => u.endsWith('/pkg-threads/t5_summarizer_bg.wasm')));
       assert.equal(single.device.threads, 1);
       assert.equal(single.device.relaxedSimd, true);
       const { appFiles: plainFiles, ...plainRuntime } = plain.runtime;
-      assert.deepEqual(plainRuntime, { build: 'single', threads: 1, simd: 'simd128', fallback: 'threads switched off' });
+      assert.deepEqual(plainRuntime, { build: 'single', threads: 1, simd: 'simd128', fallback: 'threads switched off', weightsRead: 'stream' });
       assert.ok(plainFiles.some((u) => u.endsWith('/pkg/t5_summarizer_bg.wasm')), plainFiles.join(', '));
       assert.equal(plain.device.relaxedSimd, undefined, 'plain SIMD128 records carry no relaxedSimd');
       // Not token-equal to the relaxed build: fused multiply-adds round once instead of twice,

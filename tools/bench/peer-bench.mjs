@@ -346,8 +346,8 @@ if (profiled.length) {
 // Where the peak comes from: renderer RSS at each phase's end (now / peak so far), and for ours
 // the worker's wasm linear memory and Rust heap peak (from its metric records).
 out("\nthe page renderer's memory by phase, MB (median of rounds; now / peak so far at the end of each phase; ours: wasm linear memory, Rust heap peak, model tensors):");
-out('| system | before load | load | greedy | beam | wasm memory | Rust heap peak | model |');
-out('|---|---|---|---|---|---|---|---|');
+out('| system | before load | downloaded | load | greedy | beam | wasm memory | Rust heap peak | model |');
+out('|---|---|---|---|---|---|---|---|---|');
 for (const [name, kind] of SYSTEMS) {
   const at = (phase) => {
     const n = stat(results[name].map((r) => (r.marks?.[phase] ? r.marks[phase].nowBytes / 1e6 : null)));
@@ -355,7 +355,7 @@ for (const [name, kind] of SYSTEMS) {
     return n ? `${fmt(n.median)} / ${fmt(p.median)}` : '–';
   };
   const w = (k) => (kind === 'ours' ? cell(stat(results[name].map((r) => (r.wasm?.[k] ? r.wasm[k] / 1e6 : null)))) : '–');
-  out(`| ${name} | ${at('start')} | ${at('load')} | ${at('greedy')} | ${at('beam')} | ${w('linearMemoryBytes')} | ${w('rustPeakBytes')} | ${w('modelBytes')} |`);
+  out(`| ${name} | ${at('start')} | ${at('downloaded')} | ${at('load')} | ${at('greedy')} | ${at('beam')} | ${w('linearMemoryBytes')} | ${w('rustPeakBytes')} | ${w('modelBytes')} |`);
 }
 
 // Where ours' load time goes (its model_loading record): the slowest file's fetch (download into

@@ -53,8 +53,14 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
     }
   };
   await mark('start');
+  let downloaded = null; // the mark when every file is in (before the model is built from them)
   let t0 = now();
   const s = await Summarizer.create({
+    monitor(m) {
+      m.addEventListener('modelprogress', (e) => {
+        if (e.phase === 'load') downloaded ??= mark('downloaded');
+      });
+    },
     // The model's whole summary, unshaped (the Summarizer API's defaults cut it to key points).
     type: 'tldr',
     length: 'long',
@@ -65,6 +71,7 @@ export async function runOurs({ text, file, threads, relaxedSimd, quantize, toke
     onMetrics,
   });
   const loadMs = now() - t0;
+  await downloaded;
   await mark('load');
   const runtime = s.runtime;
   const run = async (options) => {
