@@ -299,9 +299,10 @@ fn split_columns(n: usize, work: usize, f: impl Fn(std::ops::Range<usize>) + Syn
     {
         let threads = pool_threads();
         let split = threads > 1 && work >= PARALLEL_MIN_WORK && n >= 8;
-        // A few ranges per thread, so a helper that joins late still gets a share.
+        // Sixteen ranges per thread: a helper that joins late still gets a share, and the
+        // thread that finishes first waits at most a sixteenth of its share for the other.
         let step = if split {
-            n.div_ceil(threads * 4).next_multiple_of(BLOCK_COLS)
+            n.div_ceil(threads * 16).next_multiple_of(BLOCK_COLS)
         } else {
             n.max(1)
         };
@@ -1801,6 +1802,10 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
     };
     // A unit of work: one head of one batch entry, or with shared keys one head of every entry.
     let entries = if kb == b { 1 } else { b };
+    // ... cut into blocks of queries, so two threads share eight heads evenly and a block's
+    // scores (128 × 512 f32: 256 KB, not a whole head's megabyte) stay in the cache.
+    let head_rows = entries * sq;
+    let blocks = head_rows.div_ceil(QUERY_BLOCK);
     let mut out = vec![0f32; b * sq * h * dk];
     let dst = Out::new(&mut out, b * sq, h * dk);
     let no_bias = Tensor::zeros(1, DType::F32, q.device())?;
@@ -1808,27 +1813,29 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
         with_f32(k, |k| {
             with_f32(v, |v| {
                 with_f32(bias.unwrap_or(&no_bias), |bias_values| {
-                    for_each_head(kb * h, b * h * sq * sk * dk, |unit| {
+                    for_each_head(kb * h * blocks, b * h * sq * sk * dk, |unit| {
+                        let (unit, block) = (unit / blocks, unit % blocks);
                         let (kbi, hi) = (unit / h, unit % h);
-                        let batch = kbi..kbi + entries;
-                        let rows = entries * sq;
+                        let rows = block * QUERY_BLOCK..((block + 1) * QUERY_BLOCK).min(head_rows);
                         let kh = &k[unit * sk * dk..][..sk * dk];
                         let vh = &v[unit * sk * dk..][..sk * dk];
+                        // Row `at` of a unit's queries: batch entry `kbi + at / sq`, query `at % sq`.
+                        let query = |at: usize| ((kbi + at / sq) * h + hi) * sq + at % sq;
                         let gathered;
                         let qh = if entries == 1 {
-                            &q[(kbi * h + hi) * sq * dk..][..sq * dk]
+                            &q[query(rows.start) * dk..][..rows.len() * dk]
                         } else {
-                            gathered = batch
+                            gathered = rows
                                 .clone()
-                                .flat_map(|bi| &q[(bi * h + hi) * sq * dk..][..sq * dk])
+                                .flat_map(|at| &q[query(at) * dk..][..dk])
                                 .copied()
                                 .collect::<Vec<f32>>();
                             &gathered
                         };
-                        let mut scores = written(rows * sk, |y| {
-                            matmul_f32_into(qh, rows, kh, sk, dk, Out::at(y, sk))
+                        let mut scores = written(rows.len() * sk, |y| {
+                            matmul_f32_into(qh, rows.len(), kh, sk, dk, Out::at(y, sk))
                         });
-                        for (at, row) in scores.chunks_exact_mut(sk).enumerate() {
+                        for (at, row) in rows.clone().zip(scores.chunks_exact_mut(sk)) {
                             let (bi, i) = (kbi + at / sq, at % sq);
                             let bias_row = bias.is_some().then(|| {
                                 let head = (bi % bias_batches) * h + hi;
@@ -1836,10 +1843,10 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
                             });
                             softmax_row(row, bias_row);
                         }
-                        let mut ctx = vec![0f32; rows * dk];
-                        matmul_f32_kn(&scores, rows, vh, sk, dk, &mut ctx);
+                        let mut ctx = vec![0f32; rows.len() * dk];
+                        matmul_f32_kn(&scores, rows.len(), vh, sk, dk, &mut ctx);
                         // Head `hi` owns columns hi·dk.. of every row of its batch entries.
-                        for (at, row) in ctx.chunks_exact(dk).enumerate() {
+                        for (at, row) in rows.zip(ctx.chunks_exact(dk)) {
                             dst.put(kbi * sq + at, hi * dk, row);
                         }
                     });
@@ -1850,6 +1857,9 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> R
     })?;
     Ok(Tensor::from_vec(out, (b, sq, h * dk), q.device())?)
 }
+
+/// Query rows of one unit of [`attention`]'s work.
+const QUERY_BLOCK: usize = 128;
 
 /// `row = softmax(row + bias)` in place (`-inf` entries become 0). With SIMD128 the max, the
 /// exponentials and the sum run four lanes at a time ([`exp_f32x4`]); elsewhere a plain loop.

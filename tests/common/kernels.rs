@@ -404,6 +404,10 @@ pub fn check_attention() {
         (1, 8, 64, 64, 64, 1, true, 1),
         (4, 3, 1, 21, 8, 1, false, 1),
         (3, 2, 4, 6, 12, 3, true, 1),
+        // More queries than a block of work holds: blocks of one head, and blocks that span
+        // batch entries sharing keys.
+        (1, 2, 300, 40, 16, 1, true, 1),
+        (3, 2, 100, 30, 8, 3, true, 1),
     ] {
         let t = |dims: &[usize], seed| {
             let n = dims.iter().product();
