@@ -228,6 +228,15 @@ impl Shared {
         }
     }
 
+    /// Waits for the writes scheduled so far (each waits for the one before it, so the latest
+    /// covers them all), not for any scheduled meanwhile, and reports the queued User Timing
+    /// measures.
+    async fn flush_scheduled(&self) {
+        super::clock::flush_user_timing();
+        let write = self.last_write.borrow().clone();
+        let _ = wasm_bindgen_futures::JsFuture::from(write).await;
+    }
+
     async fn read(&self) -> Vec<Record> {
         self.flush().await;
         let back = self.store.read_all().await;
@@ -503,9 +512,10 @@ impl JsPerformanceLogger {
         bulk_to_js(&*self.shared.last.borrow())
     }
 
-    /// Waits until every record logged so far is stored.
+    /// Waits until every record logged so far is stored (records logged meanwhile, by a run
+    /// that started after this call, are not waited for).
     pub async fn flush(&self) {
-        self.shared.flush().await;
+        self.shared.flush_scheduled().await;
     }
 
     /// Every stored record, oldest first (unreadable ones are skipped and counted in
