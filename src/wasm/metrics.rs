@@ -218,10 +218,8 @@ impl Shared {
     /// Waits until every write scheduled so far (and any scheduled meanwhile) has finished,
     /// and reports the queued User Timing measures.
     async fn flush(&self) {
-        super::clock::flush_user_timing();
         loop {
-            let write = self.last_write.borrow().clone();
-            let _ = wasm_bindgen_futures::JsFuture::from(write.clone()).await;
+            let write = self.flush_scheduled().await;
             if js_sys::Object::is(&self.last_write.borrow(), &write) {
                 return;
             }
@@ -230,11 +228,12 @@ impl Shared {
 
     /// Waits for the writes scheduled so far (each waits for the one before it, so the latest
     /// covers them all), not for any scheduled meanwhile, and reports the queued User Timing
-    /// measures.
-    async fn flush_scheduled(&self) {
+    /// measures. Returns the write it waited for.
+    async fn flush_scheduled(&self) -> js_sys::Promise {
         super::clock::flush_user_timing();
         let write = self.last_write.borrow().clone();
-        let _ = wasm_bindgen_futures::JsFuture::from(write).await;
+        let _ = wasm_bindgen_futures::JsFuture::from(write.clone()).await;
+        write
     }
 
     async fn read(&self) -> Vec<Record> {
@@ -515,7 +514,7 @@ impl JsPerformanceLogger {
     /// Waits until every record logged so far is stored (records logged meanwhile, by a run
     /// that started after this call, are not waited for).
     pub async fn flush(&self) {
-        self.shared.flush_scheduled().await;
+        let _ = self.shared.flush_scheduled().await;
     }
 
     /// Every stored record, oldest first (unreadable ones are skipped and counted in
