@@ -161,11 +161,7 @@ impl GenerationConfig {
             g.no_repeat_ngram_size = n;
         }
         if let Some(e) = p.early_stopping {
-            g.early_stopping = if e {
-                EarlyStopping::Done
-            } else {
-                EarlyStopping::Heuristic
-            };
+            g.early_stopping = e;
         }
         g
     }

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::generation::EarlyStopping;
 
 /// The activation inside a T5 feed-forward block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +36,8 @@ pub struct SummarizationParams {
     pub length_penalty: Option<f32>,
     /// Ban repeating any n-gram of this size.
     pub no_repeat_ngram_size: Option<usize>,
-    /// Stop beam search as soon as `num_beams` hypotheses are done.
-    pub early_stopping: Option<bool>,
+    /// When beam search stops: `true`, `false` or `"never"`, as transformers reads it.
+    pub early_stopping: Option<EarlyStopping>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -128,6 +129,9 @@ pub struct T5Config {
     pub activation: Activation,
     /// Whether the feed-forward block is gated (`wi_0`, `wi_1`).
     pub gated: bool,
+    /// Whether the LM head is the shared embedding (transformers' `tie_word_embeddings`): then a
+    /// checkpoint's own `lm_head.weight`, if any, is ignored, as transformers ignores it.
+    pub tie_word_embeddings: bool,
     /// Whether the decoder output is scaled by `d_model^-0.5` before the LM head (original t5;
     /// not t5 v1.1 / flan-t5). Older configs say so through `tie_word_embeddings`.
     pub scale_decoder_outputs: bool,
@@ -179,6 +183,7 @@ impl T5Config {
             layer_norm_epsilon: raw.layer_norm_epsilon,
             activation,
             gated,
+            tie_word_embeddings: raw.tie_word_embeddings,
             scale_decoder_outputs: raw.scale_decoder_outputs.unwrap_or(raw.tie_word_embeddings),
             pad_token_id: raw.pad_token_id,
             eos_token_ids,
@@ -281,6 +286,20 @@ mod tests {
                 .scale_decoder_outputs
         );
         assert!(cfg.summarization.is_none());
+    }
+
+    #[test]
+    fn early_stopping_never_loads() {
+        let never = T5_SMALL.replace("\"early_stopping\":true", "\"early_stopping\":\"never\"");
+        assert_ne!(never, T5_SMALL);
+        let cfg = T5Config::from_json(never.as_bytes()).unwrap();
+        assert_eq!(
+            cfg.summarization.unwrap().early_stopping,
+            Some(EarlyStopping::Never)
+        );
+        let bad = T5_SMALL.replace("\"early_stopping\":true", "\"early_stopping\":\"soon\"");
+        let err = T5Config::from_json(bad.as_bytes()).unwrap_err();
+        assert!(err.to_string().starts_with("config.json: "), "{err}");
     }
 
     #[test]

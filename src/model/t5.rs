@@ -461,13 +461,14 @@ impl T5 {
             }
         }
         let cross_kv = Projections::new(cross_kv);
-        // As transformers does: a checkpoint without its own LM head ties it to the embedding.
-        // A quantized embedding stays quantized as the tied head.
-        let lm_head = if weights.contains("lm_head.weight") {
-            weights.linear("lm_head", cfg.vocab_size, cfg.d_model)?
-        } else {
+        // As transformers does: with `tie_word_embeddings` the LM head is the embedding, even
+        // where the checkpoint also holds an `lm_head.weight` (transformers ignores it); without,
+        // the checkpoint must have its own. A quantized embedding stays quantized as the tied head.
+        let lm_head = if cfg.tie_word_embeddings {
             let base = embedding.strip_suffix(".weight").unwrap_or(embedding);
             weights.linear(base, cfg.vocab_size, cfg.d_model)?
+        } else {
+            weights.linear("lm_head", cfg.vocab_size, cfg.d_model)?
         };
         let output_scale = cfg
             .scale_decoder_outputs

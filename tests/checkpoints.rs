@@ -1,0 +1,86 @@
+//! Checkpoints whose files say more than the common case: an LM head beside
+//! `tie_word_embeddings`, summarization settings spelled as transformers allows, tokenizer files
+//! with their own truncation and padding. Each loads as transformers loads it.
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::FIXTURES;
+use t5_summarizer::generation::EarlyStopping;
+use t5_summarizer::model::random::{self, Shape};
+use t5_summarizer::model::{T5Config, Weights, T5};
+
+fn small(gated: bool) -> Shape {
+    Shape {
+        vocab_size: 96,
+        d_model: 16,
+        d_kv: 4,
+        d_ff: 32,
+        num_heads: 4,
+        num_layers: 2,
+        gated,
+        sharp: true,
+    }
+}
+
+/// Logits of three teacher-forced decoder steps.
+fn logits(cfg: &T5Config, tensors: &std::collections::HashMap<String, Tensor>) -> Vec<Vec<f32>> {
+    let weights = Weights::from_tensors("model.safetensors", tensors.clone());
+    let m = T5::load(&weights, cfg, &Device::Cpu).unwrap();
+    let x = Tensor::from_slice(&[5u32, 17, 33, 8, 1], (1, 5), &Device::Cpu).unwrap();
+    let enc = m.encode(&x).unwrap();
+    let mut cache = m.start_decoder(&enc, 1).unwrap();
+    [0u32, 12, 40]
+        .iter()
+        .map(|&t| m.step(&mut cache, &[t]).unwrap().swap_remove(0))
+        .collect()
+}
+
+/// transformers (4.57, `T5ForConditionalGeneration.from_pretrained`) ties the LM head to
+/// `shared` whenever `tie_word_embeddings` is true, ignoring a stored `lm_head.weight`; without
+/// it the stored head is used, and a checkpoint lacking one is refused.
+#[test]
+fn tied_config_ignores_a_stored_lm_head_and_untied_uses_it() {
+    let shape = small(false);
+    let cfg = shape.config();
+    assert!(cfg.tie_word_embeddings);
+    let plain = random::tensors(&shape, 7).unwrap();
+    assert!(!plain.contains_key("lm_head.weight"));
+    let mut with_head = plain.clone();
+    let other = random::tensors(&shape, 8).unwrap();
+    with_head.insert("lm_head.weight".into(), other["shared.weight"].clone());
+    assert_eq!(logits(&cfg, &with_head), logits(&cfg, &plain));
+
+    let shape = small(true);
+    let cfg = shape.config();
+    assert!(!cfg.tie_word_embeddings);
+    let plain = random::tensors(&shape, 7).unwrap();
+    let mut swapped = plain.clone();
+    swapped.insert("lm_head.weight".into(), other["shared.weight"].clone());
+    assert_ne!(logits(&cfg, &swapped), logits(&cfg, &plain));
+    let mut headless = plain.clone();
+    headless.remove("lm_head.weight");
+    let weights = Weights::from_tensors("model.safetensors", headless);
+    let err = T5::load(&weights, &cfg, &Device::Cpu)
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("lm_head"), "{err}");
+}
+
+/// `early_stopping: "never"` in `task_specific_params.summarization` (transformers accepts
+/// `true`, `false` and `"never"`) loads and becomes the summarization default.
+#[test]
+fn summarization_early_stopping_never_is_the_default() {
+    let f = &FIXTURES[0];
+    let json = String::from_utf8(f.config.to_vec()).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["task_specific_params"]["summarization"]["early_stopping"] = "never".into();
+    let bytes = serde_json::to_vec(&v).unwrap();
+    let files = t5_summarizer::ModelFiles {
+        config: &bytes,
+        ..f.files()
+    };
+    let s = t5_summarizer::Summarizer::load(&files).unwrap();
+    let g = s.generation_config(&Default::default()).unwrap();
+    assert_eq!(g.early_stopping, EarlyStopping::Never);
+}
