@@ -197,9 +197,19 @@ impl SummarizerLoad {
     /// file's header from `files.weights` (which need hold no more than the header).
     pub fn begin(files: &ModelFiles<'_>, settings: &LoadSettings) -> Result<Self> {
         let config = T5Config::from_json(files.config)?;
-        let tokenizer = Tokenizer::from_bytes(files.tokenizer).map_err(|e| {
+        let mut tokenizer = Tokenizer::from_bytes(files.tokenizer).map_err(|e| {
             Error::model_file("tokenizer.json", format!("not a valid tokenizer ({e})"))
         })?;
+        // A tokenizer.json may carry its own truncation and padding (the hub's often pad to a
+        // fixed length): either would change the token counts the chunk plan relies on, and
+        // truncation would drop input. The pipeline does both itself.
+        tokenizer.with_truncation(None).map_err(|e| {
+            Error::model_file(
+                "tokenizer.json",
+                format!("cannot turn truncation off ({e})"),
+            )
+        })?;
+        tokenizer.with_padding(None);
         let vocab = tokenizer.get_vocab_size(true);
         if vocab > config.vocab_size {
             return Err(Error::model_file(

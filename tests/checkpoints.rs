@@ -84,3 +84,40 @@ fn summarization_early_stopping_never_is_the_default() {
     let g = s.generation_config(&Default::default()).unwrap();
     assert_eq!(g.early_stopping, EarlyStopping::Never);
 }
+
+/// A tokenizer.json with truncation to 8 tokens and padding to 64 summarizes as the same file
+/// without them: the pipeline plans chunks on exact token counts and pads nothing.
+#[test]
+fn tokenizer_truncation_and_padding_are_switched_off() {
+    use t5_summarizer::generation::Flow;
+    for f in &FIXTURES {
+        let mut v: serde_json::Value = serde_json::from_slice(f.tokenizer).unwrap();
+        v["truncation"] = serde_json::json!({
+            "direction": "Right", "max_length": 8, "strategy": "LongestFirst", "stride": 0
+        });
+        v["padding"] = serde_json::json!({
+            "strategy": {"Fixed": 64}, "direction": "Right", "pad_to_multiple_of": null,
+            "pad_id": 0, "pad_type_id": 0, "pad_token": "<pad>"
+        });
+        let bytes = serde_json::to_vec(&v).unwrap();
+        let files = t5_summarizer::ModelFiles {
+            tokenizer: &bytes,
+            ..f.files()
+        };
+        let odd = t5_summarizer::Summarizer::load(&files).unwrap();
+        let plain = f.load();
+        let run = |s: &t5_summarizer::Summarizer| {
+            s.summarize(common::ARTICLE, &common::golden_options(), &mut |_| {
+                Flow::Continue
+            })
+            .unwrap()
+        };
+        let (a, b) = (run(&odd), run(&plain));
+        assert!(!b.text.is_empty());
+        assert_eq!(a.text, b.text, "{}", f.name);
+        let tokens = |s: &t5_summarizer::Summary| -> Vec<Vec<u32>> {
+            s.passes[0].iter().map(|c| c.input_ids.clone()).collect()
+        };
+        assert_eq!(tokens(&a), tokens(&b), "{}", f.name);
+    }
+}
