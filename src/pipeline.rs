@@ -160,12 +160,35 @@ struct Spans<'a>(&'a Tokenizer);
 
 impl TokenSpans for Spans<'_> {
     fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>> {
-        let enc = self
-            .0
-            .encode(text, false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(enc.get_offsets().iter().map(|&(s, e)| s..e).collect())
+        Ok(encode_text(self.0, text)?.spans)
     }
+}
+
+/// A text as the model reads it: the ids of its tokens (no special tokens) and the byte range
+/// of each.
+struct EncodedText {
+    ids: Vec<u32>,
+    spans: Vec<Range<usize>>,
+}
+
+fn encode_text(tokenizer: &Tokenizer, text: &str) -> Result<EncodedText> {
+    let enc = tokenizer
+        .encode(text, false)
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    Ok(EncodedText {
+        ids: enc.get_ids().to_vec(),
+        spans: enc.get_offsets().iter().map(|&(s, e)| s..e).collect(),
+    })
+}
+
+/// A text planned into chunks, with the one encoding the chunks' token ranges index.
+pub struct PlannedText {
+    /// The chunks.
+    pub plan: ChunkPlan,
+    ids: Vec<u32>,
+    /// Tokenizing the text, and planning, in milliseconds.
+    tokenize_ms: f64,
+    plan_ms: f64,
 }
 
 /// Runs one T5 decoding over a fixed encoder output.
@@ -251,14 +274,11 @@ impl SummarizerLoad {
         let (model_bytes, weights_dtype) = (weights.loaded_bytes(), weights.compute_dtype());
         let model = T5::from_weights(weights, &self.config, &device)?;
         let tokenizer = self.tokenizer;
-        let added_tokens = tokenizer
-            .encode("", true)
-            .map_err(|e| Error::model_file("tokenizer.json", e))?
-            .len();
+        let specials = special_tokens(&tokenizer)?;
         Ok(Summarizer {
             model,
             tokenizer,
-            added_tokens,
+            specials,
             clock: default_clock(),
             model_bytes,
             weights_dtype,
@@ -266,12 +286,33 @@ impl SummarizerLoad {
     }
 }
 
+/// The ids `tokenizer`'s post-processor puts before and after any input, found by where the
+/// plain encoding of a probe text sits in its encoding with special tokens.
+fn special_tokens(tokenizer: &Tokenizer) -> Result<(Vec<u32>, Vec<u32>)> {
+    let encode = |specials| {
+        tokenizer
+            .encode("a b", specials)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| Error::model_file("tokenizer.json", e))
+    };
+    let (plain, with) = (encode(false)?, encode(true)?);
+    (0..=with.len().saturating_sub(plain.len()))
+        .find(|&at| with[at..].starts_with(&plain))
+        .map(|at| (with[..at].to_vec(), with[at + plain.len()..].to_vec()))
+        .ok_or_else(|| {
+            Error::model_file(
+                "tokenizer.json",
+                "its post-processor changes the input's own tokens (only tokens added before and after are supported)",
+            )
+        })
+}
+
 /// A loaded model and tokenizer, ready to summarize.
 pub struct Summarizer {
     model: T5,
     tokenizer: Tokenizer,
-    /// Ids the tokenizer adds around any input (T5: the end token).
-    added_tokens: usize,
+    /// Ids the tokenizer adds before and after any input (T5: none, and the end token).
+    specials: (Vec<u32>, Vec<u32>),
     clock: Box<dyn Clock>,
     model_bytes: usize,
     weights_dtype: String,
@@ -387,32 +428,43 @@ impl Summarizer {
         Ok(Spans(&self.tokenizer).token_spans(text)?.len())
     }
 
-    /// Splits normalized `text` into chunks for `options`.
-    pub fn plan(&self, text: &str, options: &SummarizeOptions) -> Result<ChunkPlan> {
+    /// Tokenizes normalized `text` once and splits it into chunks for `options`.
+    pub fn plan(&self, text: &str, options: &SummarizeOptions) -> Result<PlannedText> {
         let budget = self.max_input_tokens(options)?;
-        let overhead = self.count_tokens(&self.prefix(options))? + self.added_tokens;
+        let overhead = self.count_tokens(&self.prefix(options))?
+            + self.specials.0.len()
+            + self.specials.1.len();
         if overhead >= budget {
             return Err(Error::InvalidOption(format!(
                 "maxInputTokens {budget} leaves no room for text: the prefix and end token take {overhead}"
             )));
         }
-        plan_chunks(text, &Spans(&self.tokenizer), budget - overhead)
+        let clock = self.clock.as_ref();
+        let (encoded, tokenize) = Span::time(clock, "t5:tokenize", || {
+            profile::stage("text.tokenize", || encode_text(&self.tokenizer, text))
+        });
+        let encoded = encoded?;
+        let (plan, span) = Span::time(clock, "t5:chunk_plan", || {
+            profile::stage("text.chunk_plan", || {
+                plan_chunks(text, &encoded.spans, budget - overhead)
+            })
+        });
+        Ok(PlannedText {
+            plan: plan?,
+            ids: encoded.ids,
+            tokenize_ms: tokenize.ms,
+            plan_ms: span.ms,
+        })
     }
 
-    /// Encoder ids for one chunk: the tokenizer's encoding of prefix + text, truncated to the
-    /// budget with the final special token kept (as transformers' `truncation=True` does).
-    pub fn encode_chunk(&self, prefix: &str, chunk: &str, budget: usize) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode(format!("{prefix}{chunk}"), true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let mut ids = enc.get_ids().to_vec();
-        if ids.len() > budget {
-            let tail: Vec<u32> = ids[ids.len() - self.added_tokens..].to_vec();
-            ids.truncate(budget - self.added_tokens);
-            ids.extend(tail);
-        }
-        Ok(ids)
+    /// Encoder ids for chunk `index` of `planned`: the special tokens the tokenizer puts before
+    /// any input, the prefix, the chunk's tokens as the whole text's encoding has them, and the
+    /// special tokens after (T5: `</s>`). Every token of the text is in one chunk's ids.
+    pub fn chunk_ids(&self, prefix: &str, planned: &PlannedText, index: usize) -> Result<Vec<u32>> {
+        let prefix = encode_text(&self.tokenizer, prefix)?.ids;
+        let tokens = &planned.ids[planned.plan.chunks[index].tokens.clone()];
+        let (before, after) = &self.specials;
+        Ok([before.as_slice(), &prefix, tokens, after].concat())
     }
 
     /// Generates from encoder ids as given (no prefix, no chunking).
@@ -561,18 +613,16 @@ impl Summarizer {
         }
         let prefix = self.prefix(options);
         let gen = self.generation_config(options)?;
-        let budget = self.max_input_tokens(options)?;
         let max_passes = if options.refine.unwrap_or(true) { 2 } else { 1 };
         let stream = options.stream == Some(true);
         let mut passes = Vec::new();
         loop {
             let pass = passes.len();
-            let (plan, span) = Span::time(clock, "t5:chunk_plan", || {
-                profile::stage("text.chunk_plan", || self.plan(&current, options))
-            });
-            let plan = plan?;
+            let planned = self.plan(&current, options)?;
+            let plan = &planned.plan;
             let mut pass_timings = PassTimings {
-                plan_ms: span.ms,
+                tokenize_ms: planned.tokenize_ms,
+                plan_ms: planned.plan_ms,
                 text_chars: current.chars().count(),
                 ..Default::default()
             };
@@ -595,13 +645,7 @@ impl Summarizer {
                     input_chars: chunk.chars().count(),
                     ..Default::default()
                 };
-                let (input_ids, span) = Span::time(clock, "t5:tokenize", || {
-                    profile::stage("text.tokenize", || {
-                        self.encode_chunk(&prefix, chunk, budget)
-                    })
-                });
-                t.tokenize_ms = span.ms;
-                let input_ids = input_ids?;
+                let input_ids = self.chunk_ids(&prefix, &planned, index)?;
                 // What this chunk has shown of its summary so far (see Event::Text).
                 let mut shown = String::new();
                 let stream_tokens = stream && gen.num_beams == 1;

@@ -349,7 +349,7 @@ impl PerformanceLogger {
             let sum = |f: fn(&ChunkTimings) -> f64| pass.chunks.iter().map(f).sum::<f64>() / 1000.0;
             out.extend(self.log_preprocessing(
                 "tokenize",
-                sum(|c| c.tokenize_ms),
+                pass.tokenize_ms / 1000.0,
                 pass.text_chars,
                 n,
             ));

@@ -8,8 +8,6 @@ use serde::Serialize;
 pub struct ChunkTimings {
     /// Clock reading when the chunk started.
     pub start_ms: f64,
-    /// Prefix + chunk text to ids.
-    pub tokenize_ms: f64,
     /// Encoder forward pass (and the cross-attention keys and values).
     pub encode_ms: f64,
     /// From the chunk's start to its first generated token.
@@ -36,7 +34,9 @@ impl ChunkTimings {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PassTimings {
-    /// Sentence splitting and token counting for the chunk plan.
+    /// The pass's text to ids and token spans: once, for every chunk.
+    pub tokenize_ms: f64,
+    /// Sentence splitting and packing the tokens into chunks.
     pub plan_ms: f64,
     /// Characters planned.
     pub text_chars: usize,

@@ -1,7 +1,11 @@
 //! Sentence-aware chunking of a text into pieces that fit the model's token budget.
 //!
-//! Sentences are packed greedily in order; a sentence longer than the budget is cut at token
-//! boundaries. Chunks are byte ranges of the input, so no text is rewritten or lost.
+//! The text is tokenized once, as a whole; each token belongs to the sentence it starts in (or,
+//! between sentences, to the next one). Sentences are packed greedily in order; a sentence longer
+//! than the budget is cut at token boundaries. A chunk is a range of the text's tokens, so every
+//! token is in exactly one chunk and none is re-tokenized (a piece cut inside a word tokenized on
+//! its own could come out a token longer than planned), plus the byte range it covers, so no text
+//! is rewritten or lost.
 
 use std::ops::Range;
 
@@ -13,19 +17,21 @@ pub trait TokenSpans {
     fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>>;
 }
 
-/// One chunk: a byte range of the text and its token count.
+/// One chunk: a byte range of the text and the tokens of the text's encoding it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     /// Byte range within the planned text.
     pub range: Range<usize>,
-    /// Tokens of the chunk's text (prefix and end token not included).
-    pub tokens: usize,
+    /// Indices, in the whole text's encoding, of the chunk's tokens (prefix and end token not
+    /// included).
+    pub tokens: Range<usize>,
 }
 
 /// The chunks a text is summarized in, in reading order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkPlan {
-    /// The chunks; empty only for empty text.
+    /// The chunks; empty only for empty text. Their token ranges follow each other and cover
+    /// every token of the text.
     pub chunks: Vec<Chunk>,
     /// Most text tokens a chunk may hold.
     pub text_budget: usize,
@@ -98,12 +104,9 @@ fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
     }
 }
 
-/// Packs the sentences of `text` into chunks of at most `text_budget` tokens each.
-pub fn plan_chunks(
-    text: &str,
-    tokenizer: &dyn TokenSpans,
-    text_budget: usize,
-) -> Result<ChunkPlan> {
+/// Packs the sentences of `text` into chunks of at most `text_budget` tokens each; `spans` are
+/// the byte ranges of the tokens of the whole `text`, in order ([`TokenSpans::token_spans`]).
+pub fn plan_chunks(text: &str, spans: &[Range<usize>], text_budget: usize) -> Result<ChunkPlan> {
     if text_budget == 0 {
         return Err(Error::InvalidOption(
             "the token budget leaves no room for text after the task prefix".into(),
@@ -111,44 +114,53 @@ pub fn plan_chunks(
     }
     let mut chunks: Vec<Chunk> = Vec::new();
     let mut current: Option<Chunk> = None;
-    for sentence in split_sentences(text) {
-        let spans = tokenizer.token_spans(&text[sentence.clone()])?;
-        let n = spans.len();
+    let sentences = split_sentences(text);
+    let last = sentences.len().saturating_sub(1);
+    let mut next = 0;
+    for (s, sentence) in sentences.into_iter().enumerate() {
+        // This sentence's tokens: those that start before its end (the last one takes the rest).
+        let first = next;
+        while next < spans.len() && (s == last || spans[next].start < sentence.end) {
+            next += 1;
+        }
+        let (tokens, n) = (first..next, next - first);
         if n > text_budget {
             chunks.extend(current.take());
-            let mut i = 0;
-            while i < n {
-                let j = (i + text_budget).min(n);
-                let start = if i == 0 {
+            let mut i = first;
+            while i < next {
+                let j = (i + text_budget).min(next);
+                let start = if i == first {
                     sentence.start
                 } else {
-                    sentence.start + spans[i].start
+                    spans[i].start
                 };
-                let end = if j == n {
+                let end = if j == next {
                     sentence.end
                 } else {
-                    sentence.start + spans[j].start
+                    spans[j].start
                 };
                 let mut piece = Vec::new();
                 push_trimmed(text, start..end, &mut piece);
-                chunks.extend(piece.into_iter().map(|range| Chunk {
+                // A piece of tokens with no visible text (spaces only) still holds its tokens.
+                let range = piece.pop().unwrap_or(start..start.max(end));
+                chunks.push(Chunk {
                     range,
-                    tokens: j - i,
-                }));
+                    tokens: i..j,
+                });
                 i = j;
             }
             continue;
         }
         match current.as_mut() {
-            Some(c) if c.tokens + n <= text_budget => {
+            Some(c) if c.tokens.len() + n <= text_budget => {
                 c.range.end = sentence.end;
-                c.tokens += n;
+                c.tokens.end = tokens.end;
             }
             _ => {
                 chunks.extend(current.take());
                 current = Some(Chunk {
                     range: sentence,
-                    tokens: n,
+                    tokens,
                 });
             }
         }
@@ -189,8 +201,12 @@ mod tests {
         }
     }
 
+    fn plan(text: &str, budget: usize) -> Result<ChunkPlan> {
+        plan_chunks(text, &Words.token_spans(text)?, budget)
+    }
+
     fn texts(text: &str, budget: usize) -> Vec<String> {
-        plan_chunks(text, &Words, budget)
+        plan(text, budget)
             .unwrap()
             .texts(text)
             .map(str::to_string)
@@ -213,11 +229,11 @@ mod tests {
         assert_eq!(texts(t, 5), vec!["a b c. d e.", "f g h i. j."]);
         assert_eq!(texts(t, 100), vec![t]);
         for budget in 1..8 {
-            let plan = plan_chunks(t, &Words, budget).unwrap();
+            let plan = plan(t, budget).unwrap();
             assert!(plan
                 .chunks
                 .iter()
-                .all(|c| c.tokens <= budget && c.tokens > 0));
+                .all(|c| c.tokens.len() <= budget && !c.tokens.is_empty()));
         }
     }
 
@@ -233,7 +249,7 @@ mod tests {
     #[test]
     fn one_huge_word_still_fits() {
         let word = "x".repeat(10_000);
-        let plan = plan_chunks(&word, &Words, 4).unwrap();
+        let plan = plan(&word, 4).unwrap();
         assert_eq!(plan.chunks.len(), 1);
         assert_eq!(plan.chunks[0].range, 0..10_000);
     }
@@ -252,12 +268,9 @@ mod tests {
 
     #[test]
     fn empty_text_has_no_chunks_and_zero_budget_is_an_error() {
-        assert!(plan_chunks("", &Words, 10).unwrap().chunks.is_empty());
-        assert!(plan_chunks("  \n ", &Words, 10).unwrap().chunks.is_empty());
-        assert!(matches!(
-            plan_chunks("a", &Words, 0),
-            Err(Error::InvalidOption(_))
-        ));
+        assert!(plan("", 10).unwrap().chunks.is_empty());
+        assert!(plan("  \n ", 10).unwrap().chunks.is_empty());
+        assert!(matches!(plan("a", 0), Err(Error::InvalidOption(_))));
     }
 
     #[test]
@@ -271,6 +284,41 @@ mod tests {
                 .collect();
             let orig: Vec<String> = t.split_whitespace().map(String::from).collect();
             assert_eq!(words, orig, "budget {budget}");
+        }
+    }
+
+    /// A toy tokenizer whose spans of a long word are its letters: a cut inside the word.
+    struct Letters;
+
+    impl TokenSpans for Letters {
+        fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>> {
+            Ok(text
+                .char_indices()
+                .filter(|(_, c)| !c.is_whitespace())
+                .map(|(i, c)| i..i + c.len_utf8())
+                .collect())
+        }
+    }
+
+    #[test]
+    fn token_ranges_cover_every_token_once_in_order() {
+        let t = "Alpha beta. Gammadeltaepsilonzeta eta!  \n\n Theta iota kappa. Mu.";
+        let spans = Letters.token_spans(t).unwrap();
+        for budget in 1..40 {
+            let plan = plan_chunks(t, &spans, budget).unwrap();
+            let mut next = 0;
+            for c in &plan.chunks {
+                assert_eq!(c.tokens.start, next, "budget {budget}");
+                assert!(!c.tokens.is_empty() && c.tokens.len() <= budget);
+                // The byte range covers the chunk's tokens.
+                let (a, b) = (&spans[c.tokens.start], &spans[c.tokens.end - 1]);
+                assert!(
+                    c.range.start <= a.start && b.end <= c.range.end,
+                    "budget {budget}"
+                );
+                next = c.tokens.end;
+            }
+            assert_eq!(next, spans.len(), "budget {budget}");
         }
     }
 }
