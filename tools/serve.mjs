@@ -73,7 +73,9 @@ export function startServer({ root, mounts = {}, port = 8080, host = '127.0.0.1'
     const entry = table.find(([prefix]) => (pathname + '/').startsWith(prefix) || pathname.startsWith(prefix));
     const [prefix, dir] = entry;
     let file = path.join(dir, pathname.slice(prefix.length - 1));
-    if (!file.startsWith(dir)) {
+    // Containment, not a string prefix: `/srv/www-private` starts with `/srv/www` too.
+    const rel = path.relative(dir, file);
+    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) {
       res.writeHead(403).end('forbidden');
       return;
     }
