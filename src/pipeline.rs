@@ -415,11 +415,7 @@ impl Summarizer {
 
     fn max_input_tokens(&self, options: &SummarizeOptions) -> Result<usize> {
         let n = options.max_input_tokens.unwrap_or(DEFAULT_MAX_INPUT_TOKENS);
-        if n < 2 {
-            return Err(Error::InvalidOption(
-                "maxInputTokens must be at least 2".into(),
-            ));
-        }
+        crate::generation::limits::check("maxInputTokens", n as f64)?;
         Ok(n)
     }
 

@@ -487,6 +487,50 @@ fn the_js_api_lists_every_generation_option() {
     assert_eq!(js, rust);
 }
 
+/// The page's form carries each numeric setting's range as the core declares it
+/// (`generation::limits::LIMITS`): one limit, so the page never offers what the core refuses.
+#[test]
+fn the_page_form_limits_are_the_cores() {
+    use t5_summarizer::generation::limits::LIMITS;
+    let html = include_str!("../www/index.html");
+    let attr = |tag: &str, name: &str| -> Option<f64> {
+        let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        tag[at..].split('"').next()?.parse().ok()
+    };
+    let mut seen = Vec::new();
+    for tag in html
+        .split("<input")
+        .skip(1)
+        .map(|t| t.split('>').next().unwrap())
+    {
+        let Some(at) = tag.find("data-option=\"") else {
+            continue;
+        };
+        let name = tag[at + 13..].split('"').next().unwrap();
+        let limit = LIMITS
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("{name}: a form input with no declared limit"));
+        assert_eq!(attr(tag, "min"), Some(limit.min), "{name}: min");
+        assert_eq!(attr(tag, "max"), Some(limit.max), "{name}: max");
+        seen.push(name);
+    }
+    let mut declared: Vec<&str> = LIMITS.iter().map(|l| l.name).collect();
+    seen.sort_unstable();
+    declared.sort_unstable();
+    assert_eq!(seen, declared, "every declared limit has a form input");
+    // The option names are the API's.
+    let err = serde_json::from_str::<SummarizeOptions>(r#"{"noSuchOption": 1}"#)
+        .unwrap_err()
+        .to_string();
+    for name in declared {
+        assert!(
+            err.contains(&format!("`{name}`")),
+            "{name} is not an option"
+        );
+    }
+}
+
 #[test]
 fn cli_json_output_and_errors() {
     let exe = env!("CARGO_BIN_EXE_summarize");

@@ -174,46 +174,29 @@ impl GenerationConfig {
     /// Checks that every setting is usable; the message names the setting (camelCase, as the JS
     /// API and the page spell it).
     pub fn validate(&self) -> Result<()> {
+        use super::limits::check;
         let bad = |m: String| Err(Error::InvalidOption(m));
-        if self.max_new_tokens == 0 {
-            return bad("maxNewTokens must be at least 1".into());
-        }
+        check("maxNewTokens", self.max_new_tokens as f64)?;
+        check("minNewTokens", self.min_new_tokens as f64)?;
         if self.min_new_tokens > self.max_new_tokens {
             return bad(format!(
                 "minNewTokens ({}) is larger than maxNewTokens ({})",
                 self.min_new_tokens, self.max_new_tokens
             ));
         }
-        if self.num_beams == 0 || self.num_beams > 64 {
-            return bad(format!(
-                "numBeams must be between 1 and 64, not {}",
-                self.num_beams
-            ));
-        }
-        if !self.length_penalty.is_finite() {
-            return bad("lengthPenalty must be a finite number".into());
-        }
-        if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
-            return bad(format!(
-                "repetitionPenalty must be a positive number, not {}",
-                self.repetition_penalty
-            ));
-        }
+        check("numBeams", self.num_beams as f64)?;
+        check("lengthPenalty", self.length_penalty as f64)?;
+        check("noRepeatNgramSize", self.no_repeat_ngram_size as f64)?;
+        check("repetitionPenalty", self.repetition_penalty as f64)?;
         if self.do_sample {
             if self.num_beams > 1 {
                 return bad("sampling works with numBeams 1 only".into());
             }
-            if !(self.temperature.is_finite() && self.temperature > 0.0) {
-                return bad(format!(
-                    "temperature must be a positive number, not {}",
-                    self.temperature
-                ));
-            }
-            if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-                return bad(format!("topP must be in (0, 1], not {}", self.top_p));
-            }
+            check("temperature", self.temperature as f64)?;
+            check("topK", self.top_k as f64)?;
+            check("topP", self.top_p as f64)?;
         }
-        Ok(())
+        check("seed", self.seed as f64)
     }
 }
 

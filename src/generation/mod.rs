@@ -5,6 +5,7 @@
 //! transformers' `generate()` with the real model (tests/parity.rs).
 
 pub mod config;
+pub mod limits;
 pub mod logits;
 pub mod search;
 
