@@ -121,3 +121,49 @@ fn tokenizer_truncation_and_padding_are_switched_off() {
         assert_eq!(tokens(&a), tokens(&b), "{}", f.name);
     }
 }
+
+/// Beam search's cache: batch-1 cross-attention keys serve every hypothesis of one input; keys
+/// per hypothesis (two inputs here) move with their rows; a reorder naming a hypothesis that
+/// does not exist, or a step with the wrong number of rows, is an error, not a guess.
+#[test]
+fn decoder_cache_reorder_keeps_rows_with_their_inputs() {
+    let shape = small(false);
+    let cfg = shape.config();
+    let weights = random::weights(&shape, 3).unwrap();
+    let m = T5::load(&weights, &cfg, &Device::Cpu).unwrap();
+    let dev = Device::Cpu;
+    let a = m
+        .encode(&Tensor::from_slice(&[5u32, 17, 33, 1], (1, 4), &dev).unwrap())
+        .unwrap();
+    let b = m
+        .encode(&Tensor::from_slice(&[40u32, 2, 61, 1], (1, 4), &dev).unwrap())
+        .unwrap();
+    let step =
+        |cache: &mut t5_summarizer::model::DecoderCache, tokens: &[u32]| m.step(cache, tokens);
+    // One input, widened to three beams after the first step.
+    let mut one = m.start_decoder(&a, 1).unwrap();
+    let first = step(&mut one, &[0]).unwrap();
+    one.reorder(&[0, 0, 0]).unwrap();
+    let three = step(&mut one, &[7, 7, 9]).unwrap();
+    assert_eq!(three[0], three[1]);
+    assert!(step(&mut one, &[7, 7]).is_err(), "2 rows for 3 hypotheses");
+    assert!(one.reorder(&[3]).is_err(), "hypothesis 3 of 3");
+    // Two inputs, one hypothesis each: swapping the rows swaps what they read.
+    let both = Tensor::cat(&[&a, &b], 0).unwrap();
+    let mut two = m.start_decoder(&both, 2).unwrap();
+    let rows = step(&mut two, &[0, 0]).unwrap();
+    let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-5);
+    assert!(close(&rows[0], &first[0]));
+    two.reorder(&[1, 0]).unwrap();
+    let swapped = step(&mut two, &[7, 7]).unwrap();
+    let mut alone = m.start_decoder(&b, 1).unwrap();
+    step(&mut alone, &[0]).unwrap();
+    let b_next = step(&mut alone, &[7]).unwrap();
+    assert!(close(&swapped[0], &b_next[0]), "row 0 now reads input b");
+    assert!(close(&swapped[1], &three[0]), "row 1 now reads input a");
+    assert!(two.reorder(&[0, 2]).is_err());
+    // Declared three hypotheses, fed two at the first step (nothing cached yet to disagree).
+    let mut declared = m.start_decoder(&a, 3).unwrap();
+    assert_eq!(declared.rows(), 3);
+    assert!(step(&mut declared, &[0, 0]).is_err());
+}

@@ -381,6 +381,8 @@ pub struct DecoderCache {
     /// Per decoder block: cross-attention K and V over the encoder output, computed once; of
     /// batch 1 when every hypothesis reads the same input (beams share it instead of copying it).
     cross_kv: Vec<(Tensor, Tensor)>,
+    /// Hypotheses: the rows each step feeds, and of the self-attention K and V.
+    rows: usize,
     /// Decoder positions already consumed.
     len: usize,
 }
@@ -396,21 +398,47 @@ impl DecoderCache {
         self.len == 0
     }
 
+    /// Hypotheses the next step feeds.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
     /// Keeps the hypotheses at `indices` (in that order, repeats allowed), for beam search.
+    ///
+    /// Cross-attention K and V of batch 1 stay as they are: that is right only because every
+    /// hypothesis then reads the same encoder output, which [`T5::start_decoder`] guarantees
+    /// (batch 1 only from an encoder output of batch 1). Per-hypothesis K and V (batch = rows)
+    /// move with their hypotheses. Anything else is refused, not guessed.
     pub fn reorder(&mut self, indices: &[u32]) -> Result<()> {
+        let fail = |m: String| -> Result<()> { Err(candle_core::Error::Msg(m).into()) };
+        if let Some(&bad) = indices.iter().find(|&&i| i as usize >= self.rows) {
+            return fail(format!(
+                "reorder: hypothesis {bad} of {} does not exist",
+                self.rows
+            ));
+        }
         let Some((first, _)) = self.cross_kv.first() else {
+            self.rows = indices.len();
             return Ok(());
         };
+        let cross_rows = first.dim(0)?;
+        if cross_rows != 1 && cross_rows != self.rows {
+            return fail(format!(
+                "reorder: cross-attention keys of batch {cross_rows} for {} hypotheses",
+                self.rows
+            ));
+        }
         let idx = Tensor::new(indices, first.device())?;
         for kv in self.self_kv.iter_mut().flatten() {
             *kv = (kv.0.index_select(&idx, 0)?, kv.1.index_select(&idx, 0)?);
         }
         // Batch 1 serves any number of hypotheses; per-hypothesis K and V follow their beams.
-        if first.dim(0)? != 1 {
+        if cross_rows != 1 {
             for kv in self.cross_kv.iter_mut() {
                 *kv = (kv.0.index_select(&idx, 0)?, kv.1.index_select(&idx, 0)?);
             }
         }
+        self.rows = indices.len();
         Ok(())
     }
 }
@@ -559,6 +587,7 @@ impl T5 {
         Ok(DecoderCache {
             self_kv: vec![None; self.decoder.blocks.len()],
             cross_kv,
+            rows: batch,
             len: 0,
         })
     }
@@ -566,7 +595,14 @@ impl T5 {
     /// Feeds decoder tokens `[b, t]` after the cached ones and returns logits `[b, t, vocab]`.
     /// With an empty cache and all tokens at once this is the teacher-forced (no cache) pass.
     pub fn decode(&self, cache: &mut DecoderCache, tokens: &Tensor) -> Result<Tensor> {
-        let t = tokens.dim(1)?;
+        let (b, t) = tokens.dims2()?;
+        if b != cache.rows {
+            return Err(candle_core::Error::Msg(format!(
+                "decode: {b} token rows for {} hypotheses",
+                cache.rows
+            ))
+            .into());
+        }
         let start = cache.len;
         let (mut xs, bias) = profile::stage("decoder.embed", || -> Result<_> {
             let xs = self.embed(tokens)?;
