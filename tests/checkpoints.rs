@@ -167,3 +167,10 @@ fn decoder_cache_reorder_keeps_rows_with_their_inputs() {
     assert_eq!(declared.rows(), 3);
     assert!(step(&mut declared, &[0, 0]).is_err());
 }
+
+/// A tokenizer.json converted from a SentencePiece model, as the hub's t5 ones were: the same
+/// ids and text as SentencePiece (the browser runs the same check, tests/web.rs).
+#[test]
+fn hub_way_sentencepiece_tokenizer_matches_sentencepiece() {
+    common::check_spm_tokenizer();
+}

@@ -33,6 +33,12 @@ fn article_summary_equals_the_native_golden() {
     }
 }
 
+/// The hub-way (SentencePiece-converted) tokenizer gives SentencePiece's ids here too.
+#[wasm_bindgen_test]
+fn hub_way_sentencepiece_tokenizer_matches_sentencepiece() {
+    common::check_spm_tokenizer();
+}
+
 #[wasm_bindgen_test]
 fn simd128_kernels_match_candle_matmul() {
     assert!(
