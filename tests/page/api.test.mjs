@@ -89,26 +89,49 @@ test('profile: true says where the time went, stage by stage, and changes no tok
 });
 
 test('a crash in the wasm instance is reported and the worker restarts', async () => {
-  const { page, context, problems } = await h.newPage('');
-  const out = await page.evaluate(async (text) => {
+  // A chunk beyond the declared range is refused up front, with the range (it used to trap).
+  const { page: first, context: firstContext } = await h.newPage('');
+  const refused = await first.evaluate(async (text) => {
     const { Summarizer } = await import('./summarizer.js');
     const s = await Summarizer.create({ model: 'tiny-t5', maxNewTokens: 5 });
-    let crash = null;
     try {
-      // Attention over ~25,000 tokens at once needs more than wasm32's 4 GiB: the instance traps.
-      await s.summarize(text.repeat(12), { maxInputTokens: 1_000_000 });
+      await s.summarize(text, { maxInputTokens: 1_000_000 });
+      return null;
     } catch (e) {
-      crash = { message: e.message, kind: e.kind };
+      return { message: e.message, kind: e.kind, name: e.name };
     }
-    const after = await s.summarize(text.slice(0, 300), { maxInputTokens: 64 });
-    return { crash, after };
   }, ARTICLE);
-  assert.equal(out.crash?.kind, 'crash', JSON.stringify(out.crash));
-  assert.match(out.crash.message, /crashed.*restarted/);
-  assert.ok(out.after.length > 0);
-  // The panic hook logs the Rust panic to the console: that line is expected here, nothing else.
-  assert.deepEqual(problems.filter((p) => !/panicked|RuntimeError|unreachable/.test(p)), []);
-  await context.close();
+  assert.equal(refused?.kind, 'invalid-option', JSON.stringify(refused));
+  assert.match(refused.message, /maxInputTokens must be in \[2, 4096\], not 1000000/);
+  await firstContext.close();
+  // Within the range, a browser that gives WebAssembly at most 64 MiB (as a phone or a crowded
+  // tab might) cannot hold the position bias of a 4096-token chunk (4 heads × 4096² f32: 256 MiB):
+  // the allocator is refused and the instance traps mid-run.
+  const small = await launch({ args: ['--js-flags=--wasm-max-mem-pages=1024'] });
+  try {
+    const { page, context, problems } = await small.newPage('');
+    const out = await page.evaluate(async (text) => {
+      const { Summarizer } = await import('./summarizer.js');
+      const s = await Summarizer.create({ model: 'tiny-t5', maxNewTokens: 5, threads: false });
+      let crash = null;
+      try {
+        await s.summarize(text.repeat(12), { maxInputTokens: 4096 });
+      } catch (e) {
+        crash = { message: e.message, kind: e.kind, name: e.name };
+      }
+      const after = await s.summarize(text.slice(0, 300), { maxInputTokens: 64 });
+      return { crash, after };
+    }, ARTICLE);
+    assert.equal(out.crash?.kind, 'out-of-memory', JSON.stringify(out.crash));
+    assert.equal(out.crash.name, 'QuotaExceededError');
+    assert.match(out.crash.message, /ran out of memory.*It has been restarted/);
+    assert.ok(out.after.length > 0, 'the restarted worker summarizes');
+    // The panic hook logs the Rust abort to the console: that line is expected here, nothing else.
+    assert.deepEqual(problems.filter((p) => !/panicked|RuntimeError|unreachable|memory allocation/.test(p)), []);
+    await context.close();
+  } finally {
+    await small.close();
+  }
 });
 
 test('an aborted signal rejects with AbortError and the summarizer stays usable', async () => {
