@@ -15,6 +15,7 @@ pub mod generation;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod rng;
 pub mod stepwise;
 pub mod text;
 

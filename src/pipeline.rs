@@ -286,6 +286,33 @@ impl SummarizerLoad {
     }
 }
 
+/// Generation defaults for summarizing with `cfg`: its `task_specific_params.summarization`
+/// settings when present (lengths converted from transformers' `max_length` / `min_length`,
+/// which count the start token), else greedy with at most 150 new tokens.
+pub fn summarization_defaults(cfg: &T5Config) -> GenerationConfig {
+    let p = cfg.summarization.clone().unwrap_or_default();
+    let mut g = GenerationConfig::new(cfg.decoder_start_token_id, cfg.eos_token_ids.clone(), 150);
+    if let Some(n) = p.max_length {
+        g.max_new_tokens = n.saturating_sub(1).max(1);
+    }
+    if let Some(n) = p.min_length {
+        g.min_new_tokens = n.saturating_sub(1);
+    }
+    if let Some(n) = p.num_beams {
+        g.num_beams = n.max(1);
+    }
+    if let Some(v) = p.length_penalty {
+        g.length_penalty = v;
+    }
+    if let Some(n) = p.no_repeat_ngram_size {
+        g.no_repeat_ngram_size = n;
+    }
+    if let Some(e) = p.early_stopping {
+        g.early_stopping = e;
+    }
+    g
+}
+
 /// The ids `tokenizer`'s post-processor puts before and after any input, found by where the
 /// plain encoding of a probe text sits in its encoding with special tokens.
 fn special_tokens(tokenizer: &Tokenizer) -> Result<(Vec<u32>, Vec<u32>)> {
@@ -374,7 +401,7 @@ impl Summarizer {
     /// `task_specific_params.summarization`, when config.json has them) with `options` on top.
     pub fn generation_config(&self, options: &SummarizeOptions) -> Result<GenerationConfig> {
         let o = options;
-        let mut cfg = GenerationConfig::summarization_defaults(self.config());
+        let mut cfg = summarization_defaults(self.config());
         let from_length = |n: usize, name: &str| {
             n.checked_sub(1)
                 .ok_or_else(|| Error::InvalidOption(format!("{name} must be at least 1")))

@@ -259,7 +259,11 @@ fn summarizer_loads_gguf_and_reports_broken_files() {
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     let s = Summarizer::load(&files(bytes)).unwrap();
     assert_eq!(s.weights_dtype(), "f32+q8_0");
-    let cfg = GenerationConfig::plain(s.config(), 12);
+    let cfg = GenerationConfig::new(
+        s.config().decoder_start_token_id,
+        s.config().eos_token_ids.clone(),
+        12,
+    );
     let out = s
         .generate(&[5, 6, 7, 8, 1], &cfg, &mut |_| Flow::Continue)
         .unwrap();

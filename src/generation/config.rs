@@ -1,7 +1,6 @@
 //! Generation settings, with transformers' meaning for each field.
 
 use crate::error::{Error, Result};
-use crate::model::T5Config;
 
 /// When beam search stops (transformers' `early_stopping`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -105,16 +104,6 @@ pub struct GenerationConfig {
 }
 
 impl GenerationConfig {
-    /// transformers' defaults (greedy, no penalties) for `cfg`'s special tokens, with
-    /// `max_new_tokens` tokens at most.
-    pub fn plain(cfg: &T5Config, max_new_tokens: usize) -> Self {
-        Self::new(
-            cfg.decoder_start_token_id,
-            cfg.eos_token_ids.clone(),
-            max_new_tokens,
-        )
-    }
-
     /// transformers' defaults (greedy, no penalties) for the given special tokens.
     pub fn new(
         decoder_start_token_id: u32,
@@ -137,33 +126,6 @@ impl GenerationConfig {
             decoder_start_token_id,
             eos_token_ids,
         }
-    }
-
-    /// Defaults for summarizing with `cfg`: its `task_specific_params.summarization` settings when
-    /// present (lengths converted from transformers' `max_length` / `min_length`, which count the
-    /// start token), else greedy with at most 150 new tokens.
-    pub fn summarization_defaults(cfg: &T5Config) -> Self {
-        let p = cfg.summarization.clone().unwrap_or_default();
-        let mut g = GenerationConfig::plain(cfg, 150);
-        if let Some(n) = p.max_length {
-            g.max_new_tokens = n.saturating_sub(1).max(1);
-        }
-        if let Some(n) = p.min_length {
-            g.min_new_tokens = n.saturating_sub(1);
-        }
-        if let Some(n) = p.num_beams {
-            g.num_beams = n.max(1);
-        }
-        if let Some(v) = p.length_penalty {
-            g.length_penalty = v;
-        }
-        if let Some(n) = p.no_repeat_ngram_size {
-            g.no_repeat_ngram_size = n;
-        }
-        if let Some(e) = p.early_stopping {
-            g.early_stopping = e;
-        }
-        g
     }
 
     /// Whether `token` ends a sequence.

@@ -3,10 +3,11 @@
 
 use std::cmp::Ordering;
 
-use super::logits::{argmax, log_softmax, process, sample as draw, warp, Rng};
+use super::logits::{argmax, log_softmax, process, sample as draw, warp};
 use super::{EarlyStopping, GenerationConfig, StepDecoder};
 use crate::error::{Error, Result};
 use crate::metrics::profile;
+use crate::rng::Rng;
 use crate::stepwise::{block_on, pause};
 
 /// What a progress callback tells the search to do next.

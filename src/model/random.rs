@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use super::weights::Weights;
 use super::T5Config;
 use crate::error::Result;
-use crate::generation::logits::Rng;
+use crate::rng::Rng;
 
 /// The shape of a random model.
 #[derive(Debug, Clone, PartialEq)]

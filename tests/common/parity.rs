@@ -62,7 +62,11 @@ pub fn max_abs_diff(ours: &[Vec<f32>], theirs: &[Vec<f32>]) -> f32 {
 
 /// A transformers `generate()` settings object as our generation settings.
 pub fn settings(s: &Value, cfg: &T5Config) -> GenerationConfig {
-    let mut g = GenerationConfig::plain(cfg, 20 - 1);
+    let mut g = GenerationConfig::new(
+        cfg.decoder_start_token_id,
+        cfg.eos_token_ids.clone(),
+        20 - 1,
+    );
     let int = |k: &str| s.get(k).and_then(Value::as_u64).map(|n| n as usize);
     let float = |k: &str| s.get(k).and_then(Value::as_f64).map(|n| n as f32);
     if let Some(n) = int("max_length") {
