@@ -65,15 +65,28 @@ impl Clock for NullClock {
     }
 }
 
-/// The default clock of the current target.
+/// How the platform shell makes its clock ([`set_platform_clock`]): the core names no platform.
+static PLATFORM_CLOCK: std::sync::OnceLock<fn() -> Box<dyn Clock>> = std::sync::OnceLock::new();
+
+/// Installs the clock the host platform provides (the wasm shell: `performance.now()`); the
+/// first call wins. [`default_clock`] makes its clocks from then on.
+pub fn set_platform_clock(make: fn() -> Box<dyn Clock>) {
+    let _ = PLATFORM_CLOCK.set(make);
+}
+
+/// The clock the platform installed, else natively a [`SystemClock`], else (wasm without a
+/// shell's clock, where `std::time` panics) a [`NullClock`], which measures nothing.
 pub fn default_clock() -> Box<dyn Clock> {
+    if let Some(make) = PLATFORM_CLOCK.get() {
+        return make();
+    }
     #[cfg(not(target_arch = "wasm32"))]
     {
         Box::new(SystemClock::default())
     }
     #[cfg(target_arch = "wasm32")]
     {
-        Box::new(crate::wasm::clock::PerformanceClock::new())
+        Box::new(NullClock)
     }
 }
 

@@ -289,6 +289,7 @@ pub struct JsPerformanceLogger {
 pub async fn get_performance_logger(
     #[wasm_bindgen(unchecked_param_type = "LoggerOptions | undefined")] options: JsValue,
 ) -> Result<JsPerformanceLogger, JsValue> {
+    super::start();
     if let Some(shared) = global() {
         return Ok(JsPerformanceLogger { shared });
     }

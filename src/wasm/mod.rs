@@ -22,10 +22,13 @@ use crate::Error;
 use clock::PerformanceClock;
 use metrics::{from_js, memory_reading, Shared};
 
-/// Installs the panic hook so a Rust panic is logged with its message before the trap.
+/// Installs the panic hook so a Rust panic is logged with its message before the trap, and
+/// `performance.now()` as the core's clock. Runs when the module starts; the constructors run it
+/// too (idempotent), for hosts that skip the start function.
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
+    crate::metrics::clock::set_platform_clock(|| Box::new(PerformanceClock::new()));
 }
 
 /// Reports the stage User Timing measures queued by the last summarize to
@@ -393,6 +396,7 @@ impl WasmLoad {
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | Blob")] weights: JsValue,
         options: JsValue,
     ) -> Result<WasmLoad, JsValue> {
+        start();
         let source = weights_source(&weights)?;
         let opts: LoadOptions = if let Some(name) = options.as_string() {
             LoadOptions {
