@@ -252,7 +252,7 @@ pub struct Slot {
 /// Like [`measure`] for several configurations (`slots`) at once, interleaved: every
 /// repetition runs each slot once, starting one slot later each time, so a machine whose speed
 /// drifts over minutes affects them alike and their ratios stay fair. `set_parallel` switches the
-/// kernels between the pool and the calling thread ([`crate::model::kernels::set_parallel`]);
+/// kernels between the pool and the calling thread ([`crate::kernels::set_parallel`]);
 /// they are left parallel. Returns one result per slot.
 #[allow(clippy::too_many_arguments)]
 pub fn measure_interleaved(

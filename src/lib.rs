@@ -12,6 +12,7 @@
 pub mod bench;
 pub mod error;
 pub mod generation;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

@@ -38,7 +38,7 @@ pub struct ModelFiles<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadSettings {
     /// Linear layers converted to int8 rows with one scale each (`quantize: "int8"`), whatever
-    /// the file stores; see [`crate::model::kernels::Int8Rows`].
+    /// the file stores; see [`crate::kernels::Int8Rows`].
     pub int8: bool,
 }
 
@@ -568,7 +568,7 @@ impl Summarizer {
                 .unwrap_or(1)
                 .min(vocab - 1),
         );
-        let _one_thread = crate::model::kernels::OneThread::new();
+        let _one_thread = crate::kernels::OneThread::new();
         let input = Tensor::from_slice(&ids, (1, ids.len()), self.model.device())?;
         let encoded = self.model.encode(&input)?;
         let mut cache = self.model.start_decoder(&encoded, 1)?;

@@ -65,7 +65,7 @@ pub fn apply_min_length(logits: &mut [f32], generated: usize, cfg: &GenerationCo
 /// `log_softmax` in f32, computed as torch does: `x - max - ln(sum(exp(x - max)))` (the sum in
 /// SIMD128 lanes in wasm: a beam step takes it over every beam's whole vocabulary).
 pub fn log_softmax(scores: &mut [f32]) {
-    let (max, sum) = crate::model::kernels::max_and_sum_exp(scores);
+    let (max, sum) = crate::kernels::max_and_sum_exp(scores);
     let log_sum = sum.ln();
     for x in scores.iter_mut() {
         *x = *x - max - log_sum;

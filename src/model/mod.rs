@@ -2,7 +2,6 @@
 //! encoder-decoder forward pass.
 
 pub mod config;
-pub mod kernels;
 pub mod quantize;
 pub mod random;
 pub mod source;

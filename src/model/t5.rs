@@ -11,9 +11,9 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{Activation, T5Config};
-use super::kernels::{self, HeadsLayout, Linear, KERNELS_BY_DEFAULT};
 use super::weights::{Embedding, Weights};
 use crate::error::Result;
+use crate::kernels::{self, HeadsLayout, Linear, KERNELS_BY_DEFAULT};
 use crate::metrics::profile;
 
 /// T5's layer norm: RMS normalization with a learned scale and no bias or mean.

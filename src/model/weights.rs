@@ -11,7 +11,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::model::kernels::{with_f32, Int8Rows, Linear};
+use crate::kernels::{with_f32, Int8Rows, Linear};
 use crate::model::source::{ByteSource, SourceReader};
 
 /// One stored tensor (a clone shares its data).

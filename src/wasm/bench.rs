@@ -63,7 +63,7 @@ pub fn bench_system(
             repeats as usize,
             vocab,
             &now,
-            &crate::model::kernels::set_parallel,
+            &crate::kernels::set_parallel,
         )
         .map_err(|e| err(e.to_string()))?;
         let serial = both.pop();
@@ -132,7 +132,7 @@ pub fn bench_interleaved(
         repeats as usize,
         vocab,
         &now,
-        &crate::model::kernels::set_parallel,
+        &crate::kernels::set_parallel,
     )
     .map_err(|e| err(e.to_string()))?;
     serde_wasm_bindgen::to_value(&measured).map_err(|e| err(e.to_string()))
@@ -144,7 +144,7 @@ pub fn bench_interleaved(
 /// `{ int8Ms: [all, one], f32Ms: [all, one] }`, medians.
 #[wasm_bindgen(js_name = benchKernels)]
 pub fn bench_kernels(m: usize, n: usize, k: usize, repeats: u32) -> Result<JsValue, JsValue> {
-    use crate::model::kernels::{matmul_f32, matmul_int8, set_parallel, Int8Rows};
+    use crate::kernels::{matmul_f32, matmul_int8, set_parallel, Int8Rows};
     let clock = PerformanceClock::new();
     let value = |i: usize, p: usize| ((i * p) % 1000) as f32 / 500.0 - 1.0;
     let x: Vec<f32> = (0..m * k).map(|i| value(i, 7919)).collect();
@@ -225,7 +225,7 @@ pub fn bench_attention(
     d_kv: usize,
     repeats: u32,
 ) -> Result<JsValue, JsValue> {
-    use crate::model::kernels::{attention, matmul_f32, matmul_f32_kn, softmax_row};
+    use crate::kernels::{attention, matmul_f32, matmul_f32_kn, softmax_row};
     use candle_core::{Device, Tensor};
     let clock = PerformanceClock::new();
     let err = |e: candle_core::Error| JsValue::from(js_sys::Error::new(&e.to_string()));
