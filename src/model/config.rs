@@ -97,7 +97,6 @@ struct RawConfig {
     #[serde(default = "default_eos")]
     eos_token_id: TokenIdOrList,
     decoder_start_token_id: Option<u32>,
-    n_positions: Option<usize>,
     #[serde(default)]
     task_specific_params: Option<TaskSpecificParams>,
 }
@@ -141,8 +140,6 @@ pub struct T5Config {
     pub eos_token_ids: Vec<u32>,
     /// First decoder input token.
     pub decoder_start_token_id: u32,
-    /// Input length the model was trained with, when the config states one.
-    pub n_positions: Option<usize>,
     /// `task_specific_params.summarization`, when present.
     pub summarization: Option<SummarizationParams>,
 }
@@ -188,7 +185,6 @@ impl T5Config {
             pad_token_id: raw.pad_token_id,
             eos_token_ids,
             decoder_start_token_id: raw.decoder_start_token_id.unwrap_or(raw.pad_token_id),
-            n_positions: raw.n_positions,
             summarization: raw.task_specific_params.and_then(|t| t.summarization),
         };
         cfg.validate()?;

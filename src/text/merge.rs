@@ -56,18 +56,17 @@ impl SummaryMerger {
     }
 }
 
-/// Merges all `parts` at once (see [`SummaryMerger`]).
-pub fn merge_summaries<S: AsRef<str>>(parts: &[S]) -> String {
-    let mut m = SummaryMerger::default();
-    for p in parts {
-        m.push(p.as_ref());
-    }
-    m.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn merge_summaries<S: AsRef<str>>(parts: &[S]) -> String {
+        let mut m = SummaryMerger::default();
+        for p in parts {
+            m.push(p.as_ref());
+        }
+        m.finish()
+    }
 
     #[test]
     fn joins_trimmed_non_empty_parts() {

@@ -8,5 +8,5 @@ pub mod merge;
 pub mod normalize;
 
 pub use chunk::{plan_chunks, ChunkPlan, TokenSpans};
-pub use merge::{merge_summaries, SummaryMerger};
+pub use merge::SummaryMerger;
 pub use normalize::normalize;
