@@ -16,7 +16,8 @@ use crate::error::Result;
 use crate::kernels::{self, HeadsLayout, Linear, KERNELS_BY_DEFAULT};
 use crate::metrics::profile;
 
-/// T5's layer norm: RMS normalization with a learned scale and no bias or mean.
+/// T5's layer norm: RMS normalization with a learned scale and no bias or mean (transformers'
+/// `T5LayerNorm`).
 struct RmsNorm {
     weight: Tensor,
     eps: f32,
@@ -126,6 +127,8 @@ impl Projections {
     }
 }
 
+/// One attention layer, self or cross (transformers' `T5Attention`; the residual and norm
+/// around it, `T5LayerSelfAttention` / `T5LayerCrossAttention`, are in [`Block`]).
 struct Attention {
     /// Self-attention: q, k and v of the layer's input. Cross-attention: q alone (the keys and
     /// values over the encoder output are the model's [`T5::cross_kv`]).
@@ -259,6 +262,8 @@ fn position_bias(
     Ok(Tensor::from_vec(bias, (1, heads, q_len, k_len), &device)?)
 }
 
+/// The feed-forward layer: relu (`T5DenseActDense`) or gated (`T5DenseGatedActDense`), inside
+/// transformers' `T5LayerFF`.
 enum FeedForward {
     Plain {
         wi: Linear,
@@ -311,6 +316,8 @@ impl FeedForward {
     }
 }
 
+/// One encoder or decoder block (transformers' `T5Block`): self-attention, cross-attention in
+/// the decoder, feed-forward, each with its pre-norm and residual.
 struct Block {
     self_norm: RmsNorm,
     self_attn: Attention,
@@ -342,6 +349,7 @@ impl Block {
     }
 }
 
+/// The encoder or the decoder: its blocks and final norm (transformers' `T5Stack`).
 struct Stack {
     blocks: Vec<Block>,
     final_norm: RmsNorm,
@@ -374,7 +382,8 @@ impl Stack {
     }
 }
 
-/// Keys and values kept between decoder steps.
+/// Keys and values kept between decoder steps (transformers' `past_key_values`, an
+/// `EncoderDecoderCache`).
 pub struct DecoderCache {
     /// Per decoder block: self-attention K and V `[b, h, steps, d_kv]`.
     self_kv: Vec<Option<(Tensor, Tensor)>>,
@@ -443,7 +452,7 @@ impl DecoderCache {
     }
 }
 
-/// A loaded T5 encoder-decoder with its LM head.
+/// A loaded T5 encoder-decoder with its LM head (transformers' `T5ForConditionalGeneration`).
 pub struct T5 {
     cfg: T5Config,
     shared: Embedding,
