@@ -476,17 +476,12 @@ fn unreadable(file: &str, e: &std::io::Error) -> Error {
     )
 }
 
-/// Reads and checks a safetensors header: every tensor's byte range lies inside the file and
-/// matches its dtype and shape.
+/// Reads and checks a safetensors header with the `safetensors` crate's own parser: tensors lie
+/// one after another without gaps or overlaps, each range holds exactly its dtype and shape, and
+/// the data ends inside the file. Entries come in file order.
 fn safetensors_header(
     source: &dyn ByteSource,
 ) -> std::result::Result<Vec<(String, SafetensorsEntry)>, String> {
-    #[derive(serde::Deserialize)]
-    struct Raw {
-        dtype: String,
-        shape: Vec<usize>,
-        data_offsets: (usize, usize),
-    }
     let len = source.len();
     if len < 8 {
         return Err(format!(
@@ -501,44 +496,31 @@ fn safetensors_header(
     }
     let mut json = vec![0u8; n as usize];
     source.read_at(8, &mut json).map_err(|e| e.to_string())?;
-    let map: serde_json::Map<String, serde_json::Value> =
+    let header: safetensors::tensor::Metadata =
         serde_json::from_slice(&json).map_err(|e| format!("header: {e}"))?;
     let data_start = 8 + n as usize;
-    let mut out = Vec::with_capacity(map.len());
-    for (name, value) in map {
-        if name == "__metadata__" {
-            continue;
-        }
-        let raw: Raw = serde_json::from_value(value).map_err(|e| format!("'{name}': {e}"))?;
-        let elem = match raw.dtype.as_str() {
-            "F64" | "I64" | "U64" => 8,
-            "F32" | "I32" | "U32" => 4,
-            "F16" | "BF16" | "I16" | "U16" => 2,
-            _ => 1,
-        };
-        let (s, e) = raw.data_offsets;
-        let count = raw
-            .shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| format!("'{name}': shape {:?} overflows", raw.shape))?;
-        if e < s || e - s != count.saturating_mul(elem) || data_start + e > len {
-            return Err(format!(
-                "'{name}': bytes {s}..{e} do not hold {:?} {} in a file of {len}",
-                raw.shape, raw.dtype
-            ));
-        }
-        out.push((
-            name,
-            SafetensorsEntry {
-                dtype: raw.dtype,
-                shape: raw.shape,
-                start: data_start + s,
-                end: data_start + e,
-            },
+    if data_start + header.data_len() > len {
+        return Err(format!(
+            "its tensors need {} bytes after the header, the file has {}",
+            header.data_len(),
+            len - data_start
         ));
     }
-    Ok(out)
+    Ok(header
+        .offset_keys()
+        .into_iter()
+        .filter_map(|name| {
+            let info = header.info(&name)?;
+            let (s, e) = info.data_offsets;
+            let entry = SafetensorsEntry {
+                dtype: info.dtype.to_string(),
+                shape: info.shape.clone(),
+                start: data_start + s,
+                end: data_start + e,
+            };
+            Some((name, entry))
+        })
+        .collect())
 }
 
 /// An embedding table, f32 or quantized by rows.
@@ -649,6 +631,35 @@ mod tests {
             assert!(err.to_string().contains("truncated or corrupt"), "{err}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A header whose ranges overlap, leave a gap, or do not hold their shape is refused, with
+    /// the file named (the old hand-written check accepted the first two).
+    #[test]
+    fn safetensors_header_ranges_must_tile_the_data() {
+        let file = |header: &str, data: usize| {
+            let mut b = (header.len() as u64).to_le_bytes().to_vec();
+            b.extend_from_slice(header.as_bytes());
+            b.resize(b.len() + data, 0);
+            b
+        };
+        let t = |name: &str, s: usize, e: usize| {
+            format!(r#""{name}":{{"dtype":"F32","shape":[2],"data_offsets":[{s},{e}]}}"#)
+        };
+        let ok = file(&format!("{{{},{}}}", t("a", 0, 8), t("b", 8, 16)), 16);
+        assert!(Weights::from_bytes("m.safetensors", &ok, &Device::Cpu).is_ok());
+        for (what, header) in [
+            ("overlap", format!("{{{},{}}}", t("a", 0, 8), t("b", 0, 8))),
+            ("gap", format!("{{{},{}}}", t("a", 0, 8), t("b", 12, 20))),
+            ("size", format!("{{{}}}", t("a", 0, 12))),
+        ] {
+            let err = Weights::from_bytes("m.safetensors", &file(&header, 24), &Device::Cpu)
+                .err()
+                .unwrap_or_else(|| panic!("{what}: accepted"));
+            let msg = err.to_string();
+            assert!(msg.starts_with("m.safetensors: "), "{what}: {msg}");
+            assert!(msg.contains("truncated or corrupt"), "{what}: {msg}");
+        }
     }
 
     /// Rows looked up in a quantized table equal the same rows of the dequantized table.
