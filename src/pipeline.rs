@@ -14,7 +14,7 @@ use crate::generation::{generate_stepwise, EarlyStopping, Flow, GenerationConfig
 use crate::metrics::{default_clock, profile, ChunkTimings, Clock, PassTimings, RunTimings, Span};
 use crate::model::{ByteSource, DecoderCache, T5Config, WeightsReader, T5};
 use crate::stepwise::{block_on, pause};
-use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger, TokenSpans};
+use crate::text::{normalize, plan_chunks, ChunkPlan, SummaryMerger};
 
 /// Default input token budget per chunk (t5-small's training length).
 pub const DEFAULT_MAX_INPUT_TOKENS: usize = 512;
@@ -155,15 +155,6 @@ pub struct Summary {
     pub profile: Option<Vec<profile::StageTotal>>,
 }
 
-/// A `tokenizers` tokenizer seen through the chunker's [`TokenSpans`].
-struct Spans<'a>(&'a Tokenizer);
-
-impl TokenSpans for Spans<'_> {
-    fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>> {
-        Ok(encode_text(self.0, text)?.spans)
-    }
-}
-
 /// A text as the model reads it: the ids of its tokens (no special tokens) and the byte range
 /// of each.
 struct EncodedText {
@@ -181,11 +172,13 @@ fn encode_text(tokenizer: &Tokenizer, text: &str) -> Result<EncodedText> {
     })
 }
 
-/// A text planned into chunks, with the one encoding the chunks' token ranges index.
+/// A text planned into chunks, with the one encoding the chunks' token ranges index and the
+/// task prefix's ids (tokenized once per pass, not per chunk).
 pub struct PlannedText {
     /// The chunks.
     pub plan: ChunkPlan,
     ids: Vec<u32>,
+    prefix_ids: Vec<u32>,
     /// Tokenizing the text, and planning, in milliseconds.
     tokenize_ms: f64,
     plan_ms: f64,
@@ -448,15 +441,14 @@ impl Summarizer {
 
     /// Token count of `text` without special tokens.
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
-        Ok(Spans(&self.tokenizer).token_spans(text)?.len())
+        Ok(encode_text(&self.tokenizer, text)?.ids.len())
     }
 
     /// Tokenizes normalized `text` once and splits it into chunks for `options`.
     pub fn plan(&self, text: &str, options: &SummarizeOptions) -> Result<PlannedText> {
         let budget = self.max_input_tokens(options)?;
-        let overhead = self.count_tokens(&self.prefix(options))?
-            + self.specials.0.len()
-            + self.specials.1.len();
+        let prefix_ids = encode_text(&self.tokenizer, &self.prefix(options))?.ids;
+        let overhead = prefix_ids.len() + self.specials.0.len() + self.specials.1.len();
         if overhead >= budget {
             return Err(Error::InvalidOption(format!(
                 "maxInputTokens {budget} leaves no room for text: the prefix and end token take {overhead}"
@@ -475,6 +467,7 @@ impl Summarizer {
         Ok(PlannedText {
             plan: plan?,
             ids: encoded.ids,
+            prefix_ids,
             tokenize_ms: tokenize.ms,
             plan_ms: span.ms,
         })
@@ -483,11 +476,10 @@ impl Summarizer {
     /// Encoder ids for chunk `index` of `planned`: the special tokens the tokenizer puts before
     /// any input, the prefix, the chunk's tokens as the whole text's encoding has them, and the
     /// special tokens after (T5: `</s>`). Every token of the text is in one chunk's ids.
-    pub fn chunk_ids(&self, prefix: &str, planned: &PlannedText, index: usize) -> Result<Vec<u32>> {
-        let prefix = encode_text(&self.tokenizer, prefix)?.ids;
+    pub fn chunk_ids(&self, planned: &PlannedText, index: usize) -> Vec<u32> {
         let tokens = &planned.ids[planned.plan.chunks[index].tokens.clone()];
         let (before, after) = &self.specials;
-        Ok([before.as_slice(), &prefix, tokens, after].concat())
+        [before.as_slice(), &planned.prefix_ids, tokens, after].concat()
     }
 
     /// Generates from encoder ids as given (no prefix, no chunking).
@@ -634,7 +626,6 @@ impl Summarizer {
         if current.is_empty() {
             return Err(Error::EmptyInput);
         }
-        let prefix = self.prefix(options);
         let gen = self.generation_config(options)?;
         let max_passes = if options.refine.unwrap_or(true) { 2 } else { 1 };
         let stream = options.stream == Some(true);
@@ -668,7 +659,7 @@ impl Summarizer {
                     input_chars: chunk.chars().count(),
                     ..Default::default()
                 };
-                let input_ids = self.chunk_ids(&prefix, &planned, index)?;
+                let input_ids = self.chunk_ids(&planned, index);
                 // What this chunk has shown of its summary so far (see Event::Text).
                 let mut shown = String::new();
                 let stream_tokens = stream && gen.num_beams == 1;

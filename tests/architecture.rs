@@ -100,7 +100,8 @@ fn parts_name_only_what_they_may() {
                     || target == "error"
                     || rules.contains(&"*")
                     || rules.contains(&target.as_str());
-                if !ok && parts.contains(target.as_str()) || target == "wasm" && part != "wasm" {
+                if (!ok && parts.contains(target.as_str())) || (target == "wasm" && part != "wasm")
+                {
                     broken.push(format!("src/{name}:{line}: {part} names {target}"));
                 }
             }

@@ -498,6 +498,7 @@ fn the_page_form_limits_are_the_cores() {
         tag[at..].split('"').next()?.parse().ok()
     };
     let mut seen = Vec::new();
+    // Each `<input …>` tag's attributes (the text before the first `<input` is no tag).
     for tag in html
         .split("<input")
         .skip(1)

@@ -11,12 +11,6 @@ use std::ops::Range;
 
 use crate::error::{Error, Result};
 
-/// Tokenization as the chunker needs it: where each token of a text lies.
-pub trait TokenSpans {
-    /// Byte ranges within `text` of the tokens it encodes to, without special tokens.
-    fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>>;
-}
-
 /// One chunk: a byte range of the text and the tokens of the text's encoding it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
@@ -105,7 +99,8 @@ fn push_trimmed(text: &str, range: Range<usize>, out: &mut Vec<Range<usize>>) {
 }
 
 /// Packs the sentences of `text` into chunks of at most `text_budget` tokens each; `spans` are
-/// the byte ranges of the tokens of the whole `text`, in order ([`TokenSpans::token_spans`]).
+/// the byte ranges within `text` of the tokens of its one encoding, in order, without special
+/// tokens.
 pub fn plan_chunks(text: &str, spans: &[Range<usize>], text_budget: usize) -> Result<ChunkPlan> {
     if text_budget == 0 {
         return Err(Error::InvalidOption(
@@ -175,6 +170,11 @@ pub fn plan_chunks(text: &str, spans: &[Range<usize>], text_budget: usize) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A toy tokenizer: where each token of a text lies.
+    trait TokenSpans {
+        fn token_spans(&self, text: &str) -> Result<Vec<Range<usize>>>;
+    }
 
     /// A word (whitespace-separated) is one token; each CJK ideograph or emoji is one more.
     struct Words;

@@ -101,8 +101,8 @@ test('200 summaries in one page: wasm memory flat after the first few, no leaks,
     page.getByRole('button', { name: 'Download performance_metrics.json' }).click(),
   ]);
   const { records } = JSON.parse(fs.readFileSync(await dl.path(), 'utf8'));
-  const summaryRuns = (type) => records.filter((r) => r.type === type && r.runId !== loadRun);
   const loadRun = records.find((r) => r.type === 'model_loading')?.runId;
+  const summaryRuns = (type) => records.filter((r) => r.type === type && r.runId !== loadRun);
   const totals = summaryRuns('total_processing');
   const ids = totals.map((r) => r.runId);
   assert.equal(new Set(ids).size, ids.length, 'each run has one total_processing record');
