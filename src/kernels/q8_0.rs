@@ -8,11 +8,6 @@ use super::*;
 pub(super) struct QuantizedRow {
     scales: Vec<f32>,
     values: Vec<i16>,
-    /// Relaxed-SIMD builds: each block's values split for `i32x4.relaxed_dot_i8x16_i7x16_add_s`,
-    /// whose second operand must fit in 7 bits: `v = 2 · (hi − 64) + lo` with `hi = (v >> 1) + 64`
-    /// (0..=127) in the block's first 32 bytes and `lo = v & 1` in the next 32.
-    #[cfg(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))]
-    split: Vec<u8>,
 }
 
 pub(super) fn quantize_row_q8_0(x: &[f32]) -> QuantizedRow {
@@ -29,43 +24,7 @@ pub(super) fn quantize_row_q8_0(x: &[f32]) -> QuantizedRow {
         scales.push(f16::from_f32(d).to_f32());
         quantize_block(block, id, out);
     }
-    QuantizedRow {
-        scales,
-        #[cfg(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))]
-        split: split_for_relaxed_dot(&values),
-        values,
-    }
-}
-
-/// [`QuantizedRow::split`] of `values` (whole blocks of int8 values widened to int16).
-#[cfg(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))]
-pub(super) fn split_for_relaxed_dot(values: &[i16]) -> Vec<u8> {
-    use core::arch::wasm32::*;
-    let mut split = vec![0u8; values.len() * 2];
-    for (block, out) in values
-        .chunks_exact(Q8_0_BLOCK)
-        .zip(split.chunks_exact_mut(2 * Q8_0_BLOCK))
-    {
-        let (hi, lo) = out.split_at_mut(Q8_0_BLOCK);
-        for h in 0..2 {
-            // SAFETY: a block holds 32 int16 (16 at 16 · h and 8 more); hi and lo 32 bytes each.
-            unsafe {
-                let a = v128_load(block.as_ptr().add(16 * h) as *const v128);
-                let b = v128_load(block.as_ptr().add(16 * h + 8) as *const v128);
-                let high = |v| i16x8_add(i16x8_shr(v, 1), i16x8_splat(64));
-                let low = |v| v128_and(v, i16x8_splat(1));
-                v128_store(
-                    hi.as_mut_ptr().add(16 * h) as *mut v128,
-                    u8x16_narrow_i16x8(high(a), high(b)),
-                );
-                v128_store(
-                    lo.as_mut_ptr().add(16 * h) as *mut v128,
-                    u8x16_narrow_i16x8(low(a), low(b)),
-                );
-            }
-        }
-    }
-    split
+    QuantizedRow { scales, values }
 }
 
 #[cfg(not(target_feature = "simd128"))]
@@ -128,9 +87,6 @@ pub struct Q8_0Blocks {
     /// The f32 value of each block's f16 scale: converting f16 in the inner loop costs more than
     /// the multiply it scales.
     scales: Vec<f32>,
-    /// Relaxed-SIMD builds: 128 × the sum of each block's 32 values (the correction the split
-    /// activations need, see [`QuantizedRow::split`]); empty otherwise.
-    sums: Vec<i32>,
 }
 
 impl Q8_0Blocks {
@@ -139,15 +95,7 @@ impl Q8_0Blocks {
         let scales = interleave(n, blocks, |j, b| {
             f16::from_le_bytes([w[at(j, b)], w[at(j, b) + 1]]).to_f32()
         });
-        let sums = if cfg!(all(target_feature = "relaxed-simd", feature = "relaxed-q8")) {
-            interleave(n, blocks, |j, b| {
-                let values = &w[at(j, b) + 2..at(j, b) + Q8_0_BLOCK_BYTES];
-                128 * values.iter().map(|&v| v as i8 as i32).sum::<i32>()
-            })
-        } else {
-            Vec::new()
-        };
-        Q8_0Blocks { scales, sums }
+        Q8_0Blocks { scales }
     }
 }
 
@@ -187,12 +135,11 @@ pub fn matmul_q8_0(
     assert!(x.len() >= m * k && w.len() >= n * row_bytes);
     assert!(scales.len() >= n * blocks);
     let rows = map_rows(m, m * k, |r| quantize_row_q8_0(&x[r * k..(r + 1) * k]));
-    // Four weight rows from `j`: their blocks, scales and sums.
+    // Four weight rows from `j`: their blocks and scales.
     let group = |j: usize| {
         (
             &w[j * row_bytes..(j + 4) * row_bytes],
             &scales[j * blocks..(j + 4) * blocks],
-            info.sums.get(j * blocks..(j + 4) * blocks).unwrap_or(&[]),
         )
     };
     tiled_product(
@@ -201,12 +148,12 @@ pub fn matmul_q8_0(
         k,
         Out::new(y, m, n),
         |r, j| {
-            let (g, s, sums) = group(j);
-            tile_q8_0([&rows[r], &rows[r + 1]], g, s, sums, blocks)
+            let (g, s) = group(j);
+            tile_q8_0([&rows[r], &rows[r + 1]], g, s, blocks)
         },
         |r, j| {
-            let (g, s, sums) = group(j);
-            tile_q8_0([&rows[r]], g, s, sums, blocks)[0]
+            let (g, s) = group(j);
+            tile_q8_0([&rows[r]], g, s, blocks)[0]
         },
         |r, j| {
             let row = &w[j * row_bytes..(j + 1) * row_bytes];
@@ -241,10 +188,8 @@ pub(super) fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
     group: &[u8],
     scales: &[f32],
-    sums: &[i32],
     blocks: usize,
 ) -> [[f32; 4]; MR] {
-    let _ = sums;
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
     std::array::from_fn(|r| {
         std::array::from_fn(|t| {
@@ -265,20 +210,15 @@ pub(super) fn tile_q8_0<const MR: usize>(
 /// at once.
 // Indexing `acc[r][c]` by both loop counters reads as the tile it is.
 #[allow(clippy::needless_range_loop)]
-#[cfg(all(
-    target_feature = "simd128",
-    not(all(target_feature = "relaxed-simd", feature = "relaxed-q8"))
-))]
+#[cfg(target_feature = "simd128")]
 #[inline(always)]
 pub(super) fn tile_q8_0<const MR: usize>(
     x: [&QuantizedRow; MR],
     group: &[u8],
     scales: &[f32],
-    sums: &[i32],
     blocks: usize,
 ) -> [[f32; 4]; MR] {
     use core::arch::wasm32::*;
-    let _ = sums;
     let row_bytes = blocks * Q8_0_BLOCK_BYTES;
     assert!(group.len() >= 4 * row_bytes && scales.len() >= 4 * blocks);
     for xr in &x {
@@ -341,76 +281,4 @@ pub(super) fn lane_sums(s: [core::arch::wasm32::v128; 4]) -> core::arch::wasm32:
         i32x4_shuffle::<0, 1, 4, 5>(s01, s23),
         i32x4_shuffle::<2, 3, 6, 7>(s01, s23),
     )
-}
-
-/// The relaxed-SIMD tile, only with the `relaxed-q8` feature: through the public API in
-/// Chromium (`./build.sh bench --peer`) it decoded at 23.2 ms/token and encoded 489 tokens in
-/// 1.82 s where the plain tile took 16.9 ms and 1.29 s (this machine has no VNNI, and the split
-/// activations double the dot products), so relaxed builds run the plain tile for q8_0 and
-/// keep relaxed SIMD for the f32 multiply-adds.
-///
-/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` multiplies 16 int8 weights by
-/// 16 7-bit values and adds groups of four into an int32 accumulator (one instruction on machines
-/// with VNNI). Activation values do not fit in 7 bits, so each block uses their split
-/// ([`QuantizedRow::split`]): `Σ w·v = 2 · Σ w·hi + Σ w·lo − 128 · Σ w`, every term exact (no
-/// product or pair sum can saturate: |w| ≤ 128, hi ≤ 127), so the result is the same integer
-/// as the plain tile's. `128 · Σ w` comes precomputed (`sums`, four rows side by side) and is
-/// subtracted after the same transpose; then the same scaling.
-#[allow(clippy::needless_range_loop)]
-#[cfg(all(
-    target_feature = "simd128",
-    target_feature = "relaxed-simd",
-    feature = "relaxed-q8"
-))]
-#[inline(always)]
-pub(super) fn tile_q8_0<const MR: usize>(
-    x: [&QuantizedRow; MR],
-    group: &[u8],
-    scales: &[f32],
-    sums: &[i32],
-    blocks: usize,
-) -> [[f32; 4]; MR] {
-    use core::arch::wasm32::*;
-    let row_bytes = blocks * Q8_0_BLOCK_BYTES;
-    assert!(group.len() >= 4 * row_bytes && scales.len() >= 4 * blocks);
-    assert!(sums.len() >= 4 * blocks);
-    for xr in &x {
-        assert!(xr.split.len() >= blocks * 2 * Q8_0_BLOCK && xr.scales.len() >= blocks);
-    }
-    let dot = |w, v, acc| i32x4_relaxed_dot_i8x16_i7x16_add(w, v, acc);
-    let mut acc = [f32x4_splat(0.0); MR];
-    for b in 0..blocks {
-        // SAFETY: the asserts above bound every read: 32 bytes at byte 2 of block b of each of
-        // the 4 weight rows; 64 split bytes at b * 64 of each activation row; 4 scales and 4
-        // sums at b * 4.
-        unsafe {
-            let mut dots = [[i32x4_splat(0); 4]; MR];
-            for c in 0..4 {
-                let at = c * row_bytes + b * Q8_0_BLOCK_BYTES + 2;
-                let w0 = v128_load(group.as_ptr().add(at) as *const v128);
-                let w1 = v128_load(group.as_ptr().add(at + 16) as *const v128);
-                for r in 0..MR {
-                    let s = x[r].split.as_ptr().add(b * 2 * Q8_0_BLOCK);
-                    let load = |i: usize| v128_load(s.add(16 * i) as *const v128);
-                    let hi = dot(w1, load(1), dot(w0, load(0), i32x4_splat(0)));
-                    dots[r][c] = dot(w1, load(3), dot(w0, load(2), i32x4_shl(hi, 1)));
-                }
-            }
-            let dw = v128_load(scales.as_ptr().add(b * 4) as *const v128);
-            let correction = v128_load(sums.as_ptr().add(b * 4) as *const v128);
-            for r in 0..MR {
-                let s = i32x4_sub(lane_sums(dots[r]), correction);
-                let d = f32x4_mul(dw, f32x4_splat(*x[r].scales.get_unchecked(b)));
-                acc[r] = madd(f32x4_convert_i32x4(s), d, acc[r]);
-            }
-        }
-    }
-    acc.map(|a| {
-        [
-            f32x4_extract_lane::<0>(a),
-            f32x4_extract_lane::<1>(a),
-            f32x4_extract_lane::<2>(a),
-            f32x4_extract_lane::<3>(a),
-        ]
-    })
 }
