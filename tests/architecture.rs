@@ -123,3 +123,30 @@ fn parts_name_only_what_they_may() {
         );
     }
 }
+
+/// The weight-file parsers hand out tensors as stored; the compute layers made from them
+/// (`Linear`, candle's `QMatMul`, `Embedding`) are built in `model/layers.rs`.
+#[test]
+fn weight_parsers_build_no_layers() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/model/weights.rs");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut broken = Vec::new();
+    for (line, code) in code_lines(&text) {
+        for layer in ["Linear", "QMatMul", "Embedding"] {
+            let named = code.match_indices(layer).any(|(at, _)| {
+                let before = code[..at].chars().next_back();
+                let after = code[at + layer.len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            });
+            if named {
+                broken.push(format!("src/model/weights.rs:{line}: names {layer}"));
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "weights.rs builds layers:\n{}",
+        broken.join("\n")
+    );
+}

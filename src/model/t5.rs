@@ -11,7 +11,8 @@
 use candle_core::{Device, Tensor};
 
 use super::config::{Activation, T5Config};
-use super::weights::{Embedding, Weights};
+use super::layers::{self, Embedding};
+use super::weights::Weights;
 use crate::error::Result;
 use crate::kernels::{self, HeadsLayout, Linear, KERNELS_BY_DEFAULT};
 use crate::metrics::profile;
@@ -162,11 +163,11 @@ impl Attention {
         let names: &[&str] = if cross { &["q"] } else { &["q", "k", "v"] };
         let inputs = names
             .iter()
-            .map(|p| w.take_linear(&format!("{name}.{p}"), inner, d))
+            .map(|p| layers::take_linear(w, &format!("{name}.{p}"), inner, d))
             .collect::<Result<Vec<_>>>()?;
         Ok(Attention {
             inputs: Projections::new(inputs),
-            o: w.linear(&format!("{name}.o"), d, inner)?,
+            o: layers::linear(w, &format!("{name}.o"), d, inner)?,
             num_heads: cfg.num_heads,
             d_kv: cfg.d_kv,
             relative_bias,
@@ -279,16 +280,16 @@ enum FeedForward {
 impl FeedForward {
     fn load(w: &Weights, name: &str, cfg: &T5Config) -> Result<Self> {
         let (d, ff) = (cfg.d_model, cfg.d_ff);
-        let wo = w.linear(&format!("{name}.wo"), d, ff)?;
+        let wo = layers::linear(w, &format!("{name}.wo"), d, ff)?;
         Ok(if cfg.gated {
             FeedForward::Gated {
-                wi_0: w.linear(&format!("{name}.wi_0"), ff, d)?,
-                wi_1: w.linear(&format!("{name}.wi_1"), ff, d)?,
+                wi_0: layers::linear(w, &format!("{name}.wi_0"), ff, d)?,
+                wi_1: layers::linear(w, &format!("{name}.wi_1"), ff, d)?,
                 wo,
             }
         } else {
             FeedForward::Plain {
-                wi: w.linear(&format!("{name}.wi"), ff, d)?,
+                wi: layers::linear(w, &format!("{name}.wi"), ff, d)?,
                 wo,
             }
         })
@@ -486,7 +487,7 @@ impl T5 {
         .into_iter()
         .find(|name| weights.contains(name))
         .unwrap_or("shared.weight");
-        let shared = weights.embedding(embedding, cfg.vocab_size, cfg.d_model)?;
+        let shared = Embedding::load(weights, embedding, cfg.vocab_size, cfg.d_model)?;
         let encoder = Stack::load(weights, "encoder", cfg.num_layers, false, cfg)?;
         let decoder = Stack::load(weights, "decoder", cfg.num_decoder_layers, true, cfg)?;
         let (d, inner) = (cfg.d_model, cfg.inner_dim());
@@ -494,7 +495,7 @@ impl T5 {
         for i in 0..cfg.num_decoder_layers {
             for p in ["k", "v"] {
                 let name = format!("decoder.block.{i}.layer.1.EncDecAttention.{p}");
-                cross_kv.push(weights.take_linear(&name, inner, d)?);
+                cross_kv.push(layers::take_linear(weights, &name, inner, d)?);
             }
         }
         let cross_kv = Projections::new(cross_kv);
@@ -503,9 +504,9 @@ impl T5 {
         // the checkpoint must have its own. A quantized embedding stays quantized as the tied head.
         let lm_head = if cfg.tie_word_embeddings {
             let base = embedding.strip_suffix(".weight").unwrap_or(embedding);
-            weights.linear(base, cfg.vocab_size, cfg.d_model)?
+            layers::linear(weights, base, cfg.vocab_size, cfg.d_model)?
         } else {
-            weights.linear("lm_head", cfg.vocab_size, cfg.d_model)?
+            layers::linear(weights, "lm_head", cfg.vocab_size, cfg.d_model)?
         };
         let output_scale = cfg
             .scale_decoder_outputs

@@ -2,21 +2,23 @@
 //!
 //! The T5 module asks this store for tensors by their Hugging Face names; it does not care whether
 //! they came from f32, f16 or bf16 safetensors (all widened to f32 here) or from a GGUF file
-//! whose linear layers are quantized (q8_0, q4k, ...): those stay quantized behind `linear`.
+//! whose linear layers are quantized (q8_0, q4k, ...): those stay quantized ([`StoredTensor`]).
+//! This module only parses and checks; `model::layers` builds the compute layers from what it
+//! hands out.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
-use crate::kernels::{with_f32, Int8Rows, Linear};
+use crate::kernels::{with_f32, Int8Rows};
 use crate::model::source::{ByteSource, SourceReader};
 
-/// One stored tensor (a clone shares its data).
+/// One stored tensor as read (a clone shares its data).
 #[derive(Clone)]
-enum Stored {
+pub enum StoredTensor {
     /// Full precision (f32 in memory).
     Dense(Tensor),
     /// Quantized blocks, multiplied without dequantizing.
@@ -25,29 +27,29 @@ enum Stored {
     Int8(Arc<Int8Rows>),
 }
 
-impl Stored {
+impl StoredTensor {
     fn dims(&self) -> &[usize] {
         match self {
-            Stored::Dense(t) => t.dims(),
-            Stored::Quantized(q) => q.shape().dims(),
-            Stored::Int8(r) => r.shape(),
+            StoredTensor::Dense(t) => t.dims(),
+            StoredTensor::Quantized(q) => q.shape().dims(),
+            StoredTensor::Int8(r) => r.shape(),
         }
     }
 
     /// The values in f32 (dequantized if stored quantized).
     fn to_f32(&self) -> Result<Tensor> {
         Ok(match self {
-            Stored::Dense(t) => t.clone(),
-            Stored::Quantized(q) => q.dequantize(&q.device())?,
-            Stored::Int8(r) => Tensor::from_vec(r.dequantize(), r.shape(), &Device::Cpu)?,
+            StoredTensor::Dense(t) => t.clone(),
+            StoredTensor::Quantized(q) => q.dequantize(&q.device())?,
+            StoredTensor::Int8(r) => Tensor::from_vec(r.dequantize(), r.shape(), &Device::Cpu)?,
         })
     }
 
     fn bytes(&self) -> usize {
         match self {
-            Stored::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
-            Stored::Quantized(q) => q.storage_size_in_bytes(),
-            Stored::Int8(r) => r.bytes(),
+            StoredTensor::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            StoredTensor::Quantized(q) => q.storage_size_in_bytes(),
+            StoredTensor::Int8(r) => r.bytes(),
         }
     }
 }
@@ -56,7 +58,7 @@ impl Stored {
 #[derive(Clone)]
 pub struct Weights {
     file: String,
-    tensors: HashMap<String, Stored>,
+    tensors: HashMap<String, StoredTensor>,
     stored_dtype: String,
     /// Whether linear layers were converted to int8 rows.
     int8: bool,
@@ -139,7 +141,7 @@ impl Weights {
             file: file.to_string(),
             tensors: tensors
                 .into_iter()
-                .map(|(n, t)| (n, Stored::Dense(t)))
+                .map(|(n, t)| (n, StoredTensor::Dense(t)))
                 .collect(),
             stored_dtype: "f32".into(),
             int8: false,
@@ -167,7 +169,7 @@ impl Weights {
         self.tensors.contains_key(name)
     }
 
-    fn get(&self, name: &str, shape: &[usize]) -> Result<&Stored> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<&StoredTensor> {
         let t = self.tensors.get(name).ok_or_else(|| {
             Error::model_file(
                 &self.file,
@@ -192,43 +194,23 @@ impl Weights {
         self.get(name, shape)?.to_f32()
     }
 
-    /// A bias-free linear layer `name.weight` of shape `[out, in]`; quantized weights stay
-    /// quantized.
-    /// Int8 rows when the weights were converted.
-    pub fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
-        Ok(
-            match self.get(&format!("{name}.weight"), &[out_dim, in_dim])? {
-                Stored::Dense(t) => Linear::new(QMatMul::Tensor(t.clone())),
-                Stored::Quantized(q) => Linear::new(QMatMul::QTensor(q.clone())),
-                Stored::Int8(r) => Linear::int8(r.clone()),
-            },
-        )
+    /// The tensor `name` as stored (quantized blocks and int8 rows stay so), which must have
+    /// exactly `shape`. A clone: it shares the data with this store.
+    pub fn stored(&self, name: &str, shape: &[usize]) -> Result<StoredTensor> {
+        self.get(name, shape).cloned()
     }
 
-    /// [`Self::linear`], taking the weights out (a layer built from them is then their only
+    /// [`Self::stored`], taking the tensor out of this store (whoever holds it is then its only
     /// holder).
-    pub fn take_linear(&mut self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear> {
-        let layer = self.linear(name, out_dim, in_dim)?;
-        self.tensors.remove(&format!("{name}.weight"));
-        Ok(layer)
-    }
-
-    /// An embedding table `name` of shape `[rows, cols]`. A quantized table stays quantized and
-    /// only the rows looked up are dequantized, so it is not held a second time in f32.
-    pub fn embedding(&self, name: &str, rows: usize, cols: usize) -> Result<Embedding> {
-        Ok(match self.get(name, &[rows, cols])? {
-            Stored::Dense(t) => Embedding::Dense(t.clone()),
-            Stored::Quantized(q) if cols % q.dtype().block_size() == 0 => {
-                Embedding::Quantized(q.clone())
-            }
-            Stored::Quantized(q) => Embedding::Dense(q.dequantize(&q.device())?),
-            Stored::Int8(r) => Embedding::Int8(r.clone()),
-        })
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<StoredTensor> {
+        let t = self.stored(name, shape)?;
+        self.tensors.remove(name);
+        Ok(t)
     }
 
     /// Total bytes of all tensors as held in memory (f32, quantized blocks or int8 rows).
     pub fn loaded_bytes(&self) -> usize {
-        self.tensors.values().map(Stored::bytes).sum()
+        self.tensors.values().map(StoredTensor::bytes).sum()
     }
 
     /// Tensor names, sorted.
@@ -240,30 +222,32 @@ impl Weights {
 
     /// The tensor `name` in f32 whatever its shape, if present.
     pub fn get_f32(&self, name: &str) -> Result<Option<Tensor>> {
-        self.tensors.get(name).map(Stored::to_f32).transpose()
+        self.tensors.get(name).map(StoredTensor::to_f32).transpose()
     }
 }
 
 /// `t` as int8 rows if `name` is a linear layer's weight (see [`quantize::is_linear`]), else
 /// as it is. q8_0 blocks convert row by row; other quantized types through f32.
-fn to_int8(name: &str, t: Stored) -> Result<Stored> {
+fn to_int8(name: &str, t: StoredTensor) -> Result<StoredTensor> {
     let dims = t.dims().to_vec();
     if !crate::model::quantize::is_linear(name, dims.len()) {
         return Ok(t);
     }
     let (n, k) = (dims[0], dims[1]);
     let rows = match &t {
-        Stored::Int8(_) => return Ok(t),
-        Stored::Quantized(q) if q.dtype() == GgmlDType::Q8_0 && k % q.dtype().block_size() == 0 => {
+        StoredTensor::Int8(_) => return Ok(t),
+        StoredTensor::Quantized(q)
+            if q.dtype() == GgmlDType::Q8_0 && k % q.dtype().block_size() == 0 =>
+        {
             Int8Rows::from_q8_0(&q.data()?, n, k)
         }
-        Stored::Dense(d) => with_f32(d, |v| Ok(Int8Rows::quantize(v, n, k)))?,
-        Stored::Quantized(_) => {
+        StoredTensor::Dense(d) => with_f32(d, |v| Ok(Int8Rows::quantize(v, n, k)))?,
+        StoredTensor::Quantized(_) => {
             let values = t.to_f32()?.flatten_all()?.to_vec1::<f32>()?;
             Int8Rows::quantize(&values, n, k)
         }
     };
-    Ok(Stored::Int8(Arc::new(rows)))
+    Ok(StoredTensor::Int8(Arc::new(rows)))
 }
 
 /// A weights file read a tensor at a time by a caller that fetches each tensor's bytes itself
@@ -281,7 +265,7 @@ pub struct WeightsReader {
     format: Format,
     /// Index of the next tensor to read.
     next: usize,
-    tensors: HashMap<String, Stored>,
+    tensors: HashMap<String, StoredTensor>,
     stored: std::collections::BTreeSet<&'static str>,
 }
 
@@ -366,9 +350,9 @@ impl WeightsReader {
                 self.stored.insert(ggml_name(q.dtype()));
                 let t = match q.dtype() {
                     GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
-                        Stored::Dense(q.dequantize(&self.device)?)
+                        StoredTensor::Dense(q.dequantize(&self.device)?)
                     }
-                    _ => Stored::Quantized(Arc::new(q)),
+                    _ => StoredTensor::Quantized(Arc::new(q)),
                 };
                 (name.clone(), t)
             }
@@ -416,7 +400,7 @@ impl WeightsReader {
                     _ => "bf16",
                 });
                 let tensor = Tensor::from_vec(values, info.shape.clone(), &self.device)?;
-                (name.clone(), Stored::Dense(tensor))
+                (name.clone(), StoredTensor::Dense(tensor))
             }
         };
         let tensor = if self.int8 {
@@ -523,66 +507,6 @@ fn safetensors_header(
         .collect())
 }
 
-/// An embedding table, f32 or quantized by rows.
-pub enum Embedding {
-    /// f32 rows.
-    Dense(Tensor),
-    /// Quantized rows (whole blocks per row), dequantized when looked up.
-    Quantized(Arc<QTensor>),
-    /// Int8 rows (shared with a tied LM head), dequantized when looked up.
-    Int8(Arc<Int8Rows>),
-}
-
-impl Embedding {
-    /// The rows `ids` (flattened), as `[ids.len(), cols]` f32.
-    pub fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
-        let ids = ids.flatten_all()?;
-        match self {
-            Embedding::Dense(t) => Ok(t.index_select(&ids, 0)?),
-            Embedding::Int8(r) => {
-                let ids = ids.to_vec1::<u32>()?;
-                let (rows, cols) = r.dims();
-                let mut out = Vec::with_capacity(ids.len() * cols);
-                for &id in &ids {
-                    if id as usize >= rows {
-                        return Err(candle_core::Error::Msg(format!(
-                            "token id {id} outside the embedding table of {rows} rows"
-                        ))
-                        .into());
-                    }
-                    out.extend(r.dequantize_row(id as usize));
-                }
-                Ok(Tensor::from_vec(out, (ids.len(), cols), &Device::Cpu)?)
-            }
-            Embedding::Quantized(q) => {
-                let (rows, cols) = q.shape().dims2()?;
-                let data = q.data()?;
-                let row_bytes = data.len() / rows;
-                let ids = ids.to_vec1::<u32>()?;
-                let mut picked = Vec::with_capacity(ids.len() * row_bytes);
-                for &id in &ids {
-                    let id = id as usize;
-                    if id >= rows {
-                        return Err(candle_core::Error::Msg(format!(
-                            "token id {id} outside the embedding table of {rows} rows"
-                        ))
-                        .into());
-                    }
-                    picked.extend_from_slice(&data[id * row_bytes..(id + 1) * row_bytes]);
-                }
-                let device = q.device();
-                let rows = candle_core::quantized::ggml_file::qtensor_from_ggml(
-                    q.dtype(),
-                    &picked,
-                    vec![ids.len(), cols],
-                    &device,
-                )?;
-                Ok(rows.dequantize(&device)?)
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,23 +584,5 @@ mod tests {
             assert!(msg.starts_with("m.safetensors: "), "{what}: {msg}");
             assert!(msg.contains("truncated or corrupt"), "{what}: {msg}");
         }
-    }
-
-    /// Rows looked up in a quantized table equal the same rows of the dequantized table.
-    #[test]
-    fn quantized_embedding_rows_equal_dequantized_rows() {
-        let table = Tensor::from_vec(values(40 * 64), (40, 64), &Device::Cpu).unwrap();
-        let q = Arc::new(QTensor::quantize(&table, GgmlDType::Q8_0).unwrap());
-        let full = q.dequantize(&Device::Cpu).unwrap();
-        let ids = Tensor::new(&[[3u32, 0, 39, 3]], &Device::Cpu).unwrap();
-        let got = Embedding::Quantized(q).lookup(&ids).unwrap();
-        let want = full.index_select(&ids.flatten_all().unwrap(), 0).unwrap();
-        assert_eq!(
-            got.to_vec2::<f32>().unwrap(),
-            want.to_vec2::<f32>().unwrap()
-        );
-        let bad = Tensor::new(&[40u32], &Device::Cpu).unwrap();
-        let table = Arc::new(QTensor::quantize(&table, GgmlDType::Q8_0).unwrap());
-        assert!(Embedding::Quantized(table).lookup(&bad).is_err());
     }
 }
